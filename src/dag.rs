@@ -1,0 +1,181 @@
+//! Ordering steps by the tables they read and write.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::{ErrorClass, Problem};
+
+/// What the scheduler needs to know of a step.
+pub struct Node {
+    pub name: String,
+    pub source: String,
+    pub reads: Vec<String>,
+    pub writes: Vec<String>,
+}
+
+/// Steps in execution order, grouped in levels: every step of a level depends only on
+/// inputs and on steps of earlier levels, so the steps of one level may run at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// Indices into the node list; within a level, sorted by step name.
+    pub levels: Vec<Vec<usize>>,
+}
+
+impl Schedule {
+    pub fn order(&self) -> impl Iterator<Item = usize> + '_ {
+        self.levels.iter().flatten().copied()
+    }
+}
+
+/// Order the nodes, or report every name clash, unknown table and cycle.
+pub fn schedule(nodes: &[Node], inputs: &BTreeSet<String>) -> Result<Schedule, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut producer: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        for t in &n.writes {
+            if inputs.contains(t) {
+                problems.push(Problem::new(
+                    ErrorClass::Config,
+                    &n.source,
+                    format!(
+                        "step {} writes table {t}, which is an input table; rename it",
+                        n.name
+                    ),
+                ));
+            } else if let Some(&other) = producer.get(t.as_str()) {
+                problems.push(Problem::new(
+                    ErrorClass::Config,
+                    &n.source,
+                    format!(
+                        "table {t} is written twice: here and by {}; table names must be unique",
+                        nodes[other].source
+                    ),
+                ));
+            } else {
+                producer.insert(t, i);
+            }
+        }
+    }
+    let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); nodes.len()];
+    for (i, n) in nodes.iter().enumerate() {
+        for t in &n.reads {
+            match producer.get(t.as_str()) {
+                Some(&p) => {
+                    deps[i].insert(p);
+                }
+                None if inputs.contains(t) => {}
+                None => problems.push(Problem::new(
+                    ErrorClass::Config,
+                    &n.source,
+                    format!(
+                        "reads unknown table {t}: it is neither an input nor written by any step"
+                    ),
+                )),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+
+    let mut level_of: Vec<Option<usize>> = vec![None; nodes.len()];
+    let mut levels: Vec<Vec<usize>> = Vec::new();
+    let mut done = 0;
+    while done < nodes.len() {
+        let mut ready: Vec<usize> = (0..nodes.len())
+            .filter(|&i| level_of[i].is_none() && deps[i].iter().all(|&d| level_of[d].is_some()))
+            .collect();
+        if ready.is_empty() {
+            let stuck: Vec<usize> = (0..nodes.len())
+                .filter(|&i| level_of[i].is_none())
+                .collect();
+            return Err(vec![cycle_problem(nodes, &deps, &stuck)]);
+        }
+        ready.sort_by(|&a, &b| nodes[a].name.cmp(&nodes[b].name));
+        for &i in &ready {
+            level_of[i] = Some(levels.len());
+        }
+        done += ready.len();
+        levels.push(ready);
+    }
+    Ok(Schedule { levels })
+}
+
+/// Describe one cycle among the steps that could not be ordered.
+fn cycle_problem(nodes: &[Node], deps: &[BTreeSet<usize>], stuck: &[usize]) -> Problem {
+    let stuck_set: BTreeSet<usize> = stuck.iter().copied().collect();
+    // Walk dependencies inside the stuck set until a step repeats: that is a cycle.
+    let mut path = vec![stuck[0]];
+    loop {
+        let last = *path.last().expect("non-empty");
+        let next = deps[last]
+            .iter()
+            .copied()
+            .find(|d| stuck_set.contains(d))
+            .expect("a stuck step depends on another stuck step");
+        if let Some(pos) = path.iter().position(|&p| p == next) {
+            let mut cycle: Vec<&str> = path[pos..]
+                .iter()
+                .map(|&i| nodes[i].source.as_str())
+                .collect();
+            cycle.push(nodes[next].source.as_str());
+            return Problem::new(
+                ErrorClass::Config,
+                &nodes[next].source,
+                format!("dependency cycle: {}", cycle.join(" reads ")),
+            );
+        }
+        path.push(next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, reads: &[&str]) -> Node {
+        Node {
+            name: name.into(),
+            source: format!("sql/{name}.sql"),
+            reads: reads.iter().map(|s| s.to_string()).collect(),
+            writes: vec![name.into()],
+        }
+    }
+
+    fn inputs() -> BTreeSet<String> {
+        ["orders".to_string(), "members".to_string()].into()
+    }
+
+    #[test]
+    fn independent_steps_share_a_level_and_dependents_follow() {
+        let nodes = [
+            node("c", &["a", "b"]),
+            node("b", &["orders"]),
+            node("a", &["members"]),
+        ];
+        let s = schedule(&nodes, &inputs()).unwrap();
+        assert_eq!(s.levels, vec![vec![2, 1], vec![0]]);
+    }
+
+    #[test]
+    fn cycle_names_the_files() {
+        let nodes = [node("a", &["b"]), node("b", &["c"]), node("c", &["a"])];
+        let err = schedule(&nodes, &inputs()).unwrap_err();
+        let msg = &err[0].message;
+        assert!(msg.starts_with("dependency cycle"), "{msg}");
+        for f in ["sql/a.sql", "sql/b.sql", "sql/c.sql"] {
+            assert!(msg.contains(f), "{msg}");
+        }
+    }
+
+    #[test]
+    fn unknown_table_and_clashes_are_reported() {
+        let nodes = [node("a", &["nope"]), node("orders", &[])];
+        let err = schedule(&nodes, &inputs()).unwrap_err();
+        assert_eq!(err.len(), 2);
+        assert!(err.iter().any(|p| p.message.contains("unknown table nope")));
+        assert!(err.iter().any(|p| p.message.contains("input table")));
+        let nodes = [node("a", &[]), node("a", &[])];
+        let err = schedule(&nodes, &inputs()).unwrap_err();
+        assert!(err[0].message.contains("written twice"));
+    }
+}

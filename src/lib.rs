@@ -1,0 +1,23 @@
+//! siyu (私域, "private domain"): a nightly batch job that turns a retailer's parquet
+//! exports into member tags, segments, basket rules and scored outreach lists.
+//!
+//! The pieces, in the order a run uses them:
+//! - [`job`]: the job file (inputs, typed params, SQL directories, steps, publish list);
+//! - [`contract`] and [`input`]: the input data contract, checked and normalised;
+//! - [`sql`] and [`step`]: SQL job files and other step kinds, ordered by [`dag`];
+//! - [`runner`]: `check`, `plan` and `run`; [`publish`]: atomic, byte-stable outputs;
+//! - [`generate`]: a deterministic synthetic retailer for tests and benchmarks.
+
+pub mod contract;
+pub mod dag;
+pub mod error;
+pub mod failpoint;
+
+pub mod input;
+pub mod job;
+pub mod logging;
+pub mod publish;
+pub mod runner;
+pub mod session;
+pub mod sql;
+pub mod step;

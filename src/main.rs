@@ -1,0 +1,258 @@
+//! The `siyu` command line: parses arguments, calls the library, maps the outcome to an
+//! exit code (see `docs/operations.md`).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use siyu::error::{ErrorClass, Problem, SiyuError};
+use siyu::job::split_key_value;
+use siyu::logging::{self, LogFormat};
+use siyu::runner::{self, Options};
+
+#[derive(Parser)]
+#[command(
+    name = "siyu",
+    version,
+    about = "Member tags, segments, basket rules and outreach lists from retail parquet exports"
+)]
+struct Cli {
+    /// Log format on stderr: text for people, json (one object per line) for schedulers.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Log level (error, warn, info, debug); RUST_LOG overrides it.
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a job and publish its outputs under OUT/<job>/as_of=<date>/.
+    Run {
+        job: PathBuf,
+        #[command(flatten)]
+        job_args: JobArgs,
+        /// Output root.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Memory budget for query execution (e.g. 2G); operators spill to disk beyond it.
+        #[arg(long, value_parser = siyu::session::parse_size)]
+        memory_limit: Option<usize>,
+    },
+    /// Check the job file, SQL files, params and input schemas without running.
+    Check {
+        job: PathBuf,
+        #[command(flatten)]
+        job_args: JobArgs,
+    },
+    /// Print the steps in execution order with what each reads and writes.
+    Plan {
+        job: PathBuf,
+        #[command(flatten)]
+        job_args: JobArgs,
+        /// table on a terminal, json otherwise.
+        #[arg(long, value_enum)]
+        format: Option<PlanFormat>,
+    },
+    /// Write a deterministic synthetic retailer following the input contract.
+    Generate {
+        /// 1 ≈ 100k members, 1M orders; fractional scales work.
+        #[arg(long)]
+        scale: f64,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Orders run up to the day before this date [default: today].
+        #[arg(long)]
+        end_date: Option<NaiveDate>,
+    },
+}
+
+#[derive(Args)]
+struct JobArgs {
+    /// Run date YYYY-MM-DD [default: today in the job's timezone].
+    #[arg(long)]
+    as_of: Option<NaiveDate>,
+    /// Read input table NAME from PATH (a file, directory or glob).
+    #[arg(long = "input", value_name = "NAME=PATH", value_parser = split_key_value)]
+    inputs: Vec<(String, String)>,
+    /// Override a job parameter.
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = split_key_value)]
+    params: Vec<(String, String)>,
+    /// Read every contract table from DIR/<table>.parquet or DIR/<table>/.
+    #[arg(long)]
+    input_dir: Option<PathBuf>,
+}
+
+impl JobArgs {
+    fn options(self, out: PathBuf, memory_limit: Option<usize>) -> Options {
+        Options {
+            as_of: self.as_of,
+            inputs: self.inputs,
+            params: self.params,
+            input_dir: self.input_dir,
+            out,
+            memory_limit,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PlanFormat {
+    Table,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format, &cli.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return fail(&SiyuError::runtime(format!(
+                "cannot start the async runtime: {e}"
+            )));
+        }
+    };
+    match runtime.block_on(dispatch(cli.command, cli.log_format)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &SiyuError) -> ExitCode {
+    tracing::error!(
+        class = e.class.name(),
+        exit_code = e.class.exit_code(),
+        "{}",
+        e.message
+    );
+    eprintln!("siyu: {e}");
+    ExitCode::from(e.class.exit_code() as u8)
+}
+
+async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuError> {
+    match command {
+        Command::Run {
+            job,
+            job_args,
+            out,
+            memory_limit,
+        } => {
+            let summary =
+                runner::run(&job, &job_args.options(out, memory_limit), log_format).await?;
+            for t in &summary.tables {
+                println!("{}\t{} rows", t.name, t.rows);
+            }
+            println!("published {}", summary.published.display());
+            Ok(())
+        }
+        Command::Check { job, job_args } => {
+            let opts = job_args.options(PathBuf::from("out"), None);
+            match runner::check(&job, &opts).await {
+                Ok(p) => {
+                    println!(
+                        "ok: {} steps, {} inputs ({} absent), {} published tables",
+                        p.steps.len(),
+                        p.inputs.len(),
+                        p.inputs.iter().filter(|i| i.is_absent()).count(),
+                        p.job.publish.len()
+                    );
+                    Ok(())
+                }
+                Err(problems) => {
+                    print_problems(&problems);
+                    Err(SiyuError::from(problems))
+                }
+            }
+        }
+        Command::Plan {
+            job,
+            job_args,
+            format,
+        } => {
+            let opts = job_args.options(PathBuf::from("out"), None);
+            let p = runner::check(&job, &opts).await.map_err(|problems| {
+                print_problems(&problems);
+                SiyuError::from(problems)
+            })?;
+            let steps = runner::planned_steps(&p);
+            let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+                PlanFormat::Table
+            } else {
+                PlanFormat::Json
+            });
+            match format {
+                PlanFormat::Json => {
+                    let doc = serde_json::json!({
+                        "job": p.job.name,
+                        "as_of": p.as_of.to_string(),
+                        "steps": steps,
+                    });
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&doc).expect("serialisable")
+                    );
+                }
+                PlanFormat::Table => print_plan_table(&steps),
+            }
+            Ok(())
+        }
+        Command::Generate { .. } => Ok(()),
+    }
+}
+
+fn print_problems(problems: &[Problem]) {
+    let config = problems
+        .iter()
+        .filter(|p| p.class == ErrorClass::Config)
+        .count();
+    for p in problems {
+        println!("{p}");
+    }
+    println!(
+        "{} problem(s): {} in the job or SQL files, {} in the inputs",
+        problems.len(),
+        config,
+        problems.len() - config
+    );
+}
+
+fn print_plan_table(steps: &[runner::PlannedStep]) {
+    let w = steps.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+    println!(
+        "{:>3}  {:>5}  {:<w$}  {:<4}  {:<40}  writes",
+        "#", "level", "step", "kind", "reads"
+    );
+    for s in steps {
+        let writes: Vec<String> = s
+            .writes
+            .iter()
+            .map(|t| {
+                if s.published.contains(t) {
+                    format!("{t} (published)")
+                } else {
+                    t.clone()
+                }
+            })
+            .collect();
+        println!(
+            "{:>3}  {:>5}  {:<w$}  {:<4}  {:<40}  {}",
+            s.order,
+            s.level,
+            s.name,
+            s.kind,
+            s.reads.join(", "),
+            writes.join(", ")
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! Safe publishing: outputs appear all at once, complete, or not at all.
+//!
+//! A run writes everything into a hidden staging directory beside the published ones
+//! (`<out>/<job>/.staging-as_of=<date>-<run id>/`), fsyncs it, writes `_manifest.json`
+//! and then `_SUCCESS`, and only then moves it into place as
+//! `<out>/<job>/as_of=<date>/`. When that directory already exists (a rerun of the same
+//! date) the two are swapped with one atomic `renameat2(RENAME_EXCHANGE)`, so a reader
+//! sees the old complete output or the new complete output, never a mix. A failed or
+//! killed run leaves only a hidden staging directory, which the next run of the job
+//! removes. One run of a job at a time: an exclusive lock on `<out>/<job>/.lock`.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::metadata::KeyValue;
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::prelude::DataFrame;
+use futures::StreamExt;
+
+use crate::error::{ErrorClass, Result, SiyuError};
+
+/// Rows per row group of published files: large enough for fast scans, small enough
+/// that a reader can skip by statistics.
+const ROW_GROUP_ROWS: usize = 262_144;
+
+fn publish_err(what: &str, path: &Path, e: std::io::Error) -> SiyuError {
+    SiyuError::io(ErrorClass::Publish, what, path, e)
+}
+
+/// The exclusive lock a run holds on its job's output directory.
+pub struct JobLock {
+    _file: File,
+}
+
+impl JobLock {
+    pub fn acquire(job_dir: &Path) -> Result<JobLock> {
+        fs::create_dir_all(job_dir).map_err(|e| publish_err("cannot create", job_dir, e))?;
+        let path = job_dir.join(".lock");
+        let file = File::create(&path).map_err(|e| publish_err("cannot create", &path, e))?;
+        // SAFETY: flock on a file descriptor we own; it is released when the file closes.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            return Err(SiyuError::publish(format!(
+                "another siyu run holds {} (one run per job at a time); wait for it or remove a stale lock holder",
+                path.display()
+            )));
+        }
+        Ok(JobLock { _file: file })
+    }
+}
+
+/// Remove what killed runs left behind: hidden staging and swapped-out directories.
+/// Only called while holding the job lock, so no live run owns them.
+pub fn remove_leftovers(job_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let Ok(entries) = fs::read_dir(job_dir) else {
+        return Ok(removed);
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".staging-") || name.starts_with(".replaced-") {
+            let path = entry.path();
+            fs::remove_dir_all(&path).map_err(|e| publish_err("cannot remove", &path, e))?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
+/// Metadata written into every published parquet file's footer, in this order. No
+/// wall-clock values: reruns on the same inputs must be byte-identical.
+pub struct FileMetadata {
+    pub pairs: Vec<(String, String)>,
+}
+
+/// A table written to staging.
+#[derive(Debug, Clone)]
+pub struct WrittenTable {
+    pub name: String,
+    pub path: PathBuf,
+    pub rows: u64,
+    pub bytes: u64,
+    pub schema: SchemaRef,
+    pub published: bool,
+}
+
+/// The staging directory of one run.
+pub struct Staging {
+    pub dir: PathBuf,
+    /// Unpublished intermediate tables; removed before publishing.
+    pub work: PathBuf,
+    pub target: PathBuf,
+    published: bool,
+}
+
+impl Staging {
+    pub fn create(job_dir: &Path, as_of: NaiveDate, run_id: &str) -> Result<Staging> {
+        let dir = job_dir.join(format!(".staging-as_of={as_of}-{run_id}"));
+        let work = dir.join("_work");
+        fs::create_dir_all(&work).map_err(|e| publish_err("cannot create", &work, e))?;
+        Ok(Staging {
+            target: job_dir.join(format!("as_of={as_of}")),
+            dir,
+            work,
+            published: false,
+        })
+    }
+
+    /// Move the staged outputs into place: drop the work directory, write the manifest
+    /// and `_SUCCESS`, fsync, then swap or rename atomically.
+    pub fn publish(mut self, manifest: &serde_json::Value) -> Result<PathBuf> {
+        fs::remove_dir_all(&self.work).map_err(|e| publish_err("cannot remove", &self.work, e))?;
+        crate::failpoint::hit("before_success");
+        let manifest_path = self.dir.join("_manifest.json");
+        let mut text = serde_json::to_string_pretty(manifest)
+            .map_err(|e| SiyuError::publish(format!("cannot serialise manifest: {e}")))?;
+        text.push('\n');
+        write_synced(&manifest_path, text.as_bytes())?;
+        write_synced(&self.dir.join("_SUCCESS"), b"")?;
+        sync_dir(&self.dir)?;
+        crate::failpoint::hit("before_swap");
+
+        let parent = self
+            .target
+            .parent()
+            .expect("target has a parent")
+            .to_path_buf();
+        if self.target.exists() {
+            if exchange(&self.dir, &self.target).is_err() {
+                // Filesystems without RENAME_EXCHANGE: two renames, with a short moment
+                // in which the date has no directory at all (never a partial one).
+                let aside = replaced_name(&self.target);
+                fs::rename(&self.target, &aside)
+                    .map_err(|e| publish_err("cannot move aside", &self.target, e))?;
+                fs::rename(&self.dir, &self.target)
+                    .map_err(|e| publish_err("cannot publish", &self.dir, e))?;
+                fs::remove_dir_all(&aside).map_err(|e| publish_err("cannot remove", &aside, e))?;
+            } else {
+                // After the exchange the staging path holds yesterday's copy of this date.
+                let aside = replaced_name(&self.target);
+                fs::rename(&self.dir, &aside)
+                    .map_err(|e| publish_err("cannot move", &self.dir, e))?;
+                fs::remove_dir_all(&aside).map_err(|e| publish_err("cannot remove", &aside, e))?;
+            }
+        } else {
+            fs::rename(&self.dir, &self.target)
+                .map_err(|e| publish_err("cannot publish", &self.dir, e))?;
+        }
+        sync_dir(&parent)?;
+        self.published = true;
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for Staging {
+    /// A run that did not publish leaves nothing behind (a killed one leaves a hidden
+    /// directory that the next run removes).
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn replaced_name(target: &Path) -> PathBuf {
+    let name = target.file_name().expect("named").to_string_lossy();
+    target.with_file_name(format!(".replaced-{name}-{}", std::process::id()))
+}
+
+/// Atomically exchange two directories (Linux `renameat2` with `RENAME_EXCHANGE`).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let ca = CString::new(a.as_os_str().as_bytes())?;
+    let cb = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = File::create(path).map_err(|e| publish_err("cannot create", path, e))?;
+    f.write_all(bytes)
+        .map_err(|e| publish_err("cannot write", path, e))?;
+    f.sync_all()
+        .map_err(|e| publish_err("cannot sync", path, e))
+}
+
+fn sync_dir(path: &Path) -> Result<()> {
+    File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| publish_err("cannot sync", path, e))
+}
+
+/// Stream a DataFrame into one parquet file. Published files are sorted by their
+/// columns from left to right (list and struct columns excepted), so their bytes do not
+/// depend on how DataFusion parallelised the query: put the key columns first.
+pub async fn write_parquet(
+    df: DataFrame,
+    path: &Path,
+    published: bool,
+    metadata: &FileMetadata,
+) -> Result<(u64, u64, SchemaRef)> {
+    let df = if published {
+        let keys: Vec<_> = df
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| !f.data_type().is_nested())
+            .map(|f| datafusion::logical_expr::ident(f.name()).sort(true, true))
+            .collect();
+        if keys.is_empty() { df } else { df.sort(keys)? }
+    } else {
+        df
+    };
+    let schema = SchemaRef::new(df.schema().as_arrow().clone());
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(if published { 3 } else { 1 }).expect("valid zstd level"),
+        ))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_key_value_metadata(Some(
+            metadata
+                .pairs
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+                .collect(),
+        ))
+        .build();
+    let file = File::create(path).map_err(|e| publish_err("cannot create", path, e))?;
+    let mut writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))
+        .map_err(|e| SiyuError::publish(format!("{}: {e}", path.display())))?;
+    let mut stream = df.execute_stream().await?;
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows() as u64;
+        writer
+            .write(&batch)
+            .map_err(|e| SiyuError::publish(format!("writing {}: {e}", path.display())))?;
+    }
+    let file = writer
+        .into_inner()
+        .map_err(|e| SiyuError::publish(format!("closing {}: {e}", path.display())))?;
+    file.sync_all()
+        .map_err(|e| publish_err("cannot sync", path, e))?;
+    let bytes = file
+        .metadata()
+        .map_err(|e| publish_err("cannot stat", path, e))?
+        .len();
+    Ok((rows, bytes, schema))
+}
+
+/// The most recent complete output of a job before `as_of`, if any: later steps use it
+/// for night-to-night comparisons.
+pub fn previous_run(job_dir: &Path, as_of: NaiveDate) -> Option<(NaiveDate, PathBuf)> {
+    let mut best: Option<(NaiveDate, PathBuf)> = None;
+    for entry in fs::read_dir(job_dir).ok()?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(date) = name
+            .strip_prefix("as_of=")
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        else {
+            continue;
+        };
+        if date < as_of
+            && entry.path().join("_SUCCESS").exists()
+            && best.as_ref().is_none_or(|(b, _)| date > *b)
+        {
+            best = Some((date, entry.path()));
+        }
+    }
+    best
+}

@@ -1,0 +1,99 @@
+//! The SQL step: plans a SQL job file with DataFusion and writes its result.
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::DataFrame;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{Step, StepContext};
+use crate::error::{Result, SiyuError};
+use crate::sql::SqlQuery;
+
+pub struct SqlStep {
+    pub query: SqlQuery,
+}
+
+impl SqlStep {
+    /// Plan the query against the tables registered in the session. Only read-only
+    /// queries get through; DataFusion itself verifies that the plan has no DDL, DML or
+    /// statement nodes, as a second guard behind the parser check.
+    async fn dataframe(&self, ctx: &StepContext) -> Result<DataFrame> {
+        let state = ctx.session.state();
+        let path = self.query.source.path.display().to_string();
+        let plan = state
+            .statement_to_plan(self.query.statement.clone())
+            .await
+            .map_err(|e| SiyuError::config(describe_plan_error(&path, &e)))?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| SiyuError::config(format!("{path}: {e}")))?;
+        Ok(DataFrame::new(state, plan))
+    }
+
+    /// Type-check and physically plan the query without executing it, so `check`
+    /// catches what DataFusion only finds after parsing (type coercion, functions).
+    async fn checked_dataframe(&self, ctx: &StepContext) -> Result<DataFrame> {
+        let df = self.dataframe(ctx).await?;
+        let path = self.query.source.path.display().to_string();
+        df.clone()
+            .create_physical_plan()
+            .await
+            .map_err(|e| SiyuError::config(describe_plan_error(&path, &e)))?;
+        Ok(df)
+    }
+}
+
+/// A planning error with the SQL position when DataFusion knows it.
+fn describe_plan_error(path: &str, err: &datafusion::error::DataFusionError) -> String {
+    let located = err
+        .diagnostic()
+        .and_then(|d| d.span)
+        .map(|s| format!("{path}:{}:{}", s.start.line, s.start.column));
+    let message = err.message().to_string();
+    match located {
+        Some(loc) => format!("{loc}: {message}"),
+        None => format!("{path}: {message}"),
+    }
+}
+
+impl Step for SqlStep {
+    fn name(&self) -> &str {
+        &self.query.source.name
+    }
+    fn kind(&self) -> &'static str {
+        "sql"
+    }
+    fn source(&self) -> String {
+        self.query.source.path.display().to_string()
+    }
+    fn reads(&self) -> Vec<String> {
+        self.query.reads.clone()
+    }
+    fn writes(&self) -> Vec<String> {
+        vec![self.query.source.name.clone()]
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Vec<(String, SchemaRef)>>> {
+        async move {
+            let df = self.checked_dataframe(ctx).await?;
+            Ok(vec![(
+                self.query.source.name.clone(),
+                SchemaRef::new(df.schema().as_arrow().clone()),
+            )])
+        }
+        .boxed()
+    }
+
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let df = self.dataframe(ctx).await?;
+            ctx.write(&self.query.source.name, df).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+}
