@@ -112,6 +112,13 @@ enum PlanFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format, &cli.log_level);
+    // A panic is a bug in siyu: report it and exit 1 (not Rust's 101), whatever thread
+    // it happened on. Nothing is published: staging is never moved into place.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!(class = "bug", exit_code = 1, "siyu crashed: {info}");
+        eprintln!("siyu: internal error (a bug, please report it): {info}");
+        std::process::exit(1);
+    }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

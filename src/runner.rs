@@ -333,7 +333,7 @@ impl TableSink for StagingSink {
             self.session.deregister_table(name)?;
             self.session.register_table(
                 name,
-                input::parquet_table(&[path.clone()], Arc::clone(&schema))?,
+                input::parquet_table(std::slice::from_ref(&path), Arc::clone(&schema))?,
             )?;
             self.written
                 .lock()
