@@ -69,6 +69,16 @@ fn member_features_match_hand_computed_values() {
     ));
     // Member 1: paid 100 on 2026-01-22 (10 days before as_of) and 300 on 2024-12-28
     // (400 days before, outside the 365-day window); the refunded order does not count.
+    let b = &read_parquet(&published(dir.path()).join("member_features.parquet"))[0];
+    let m = b
+        .column_by_name("monetary_avg")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    assert_eq!(
+        (m.value(0), m.is_null(1)),
+        (100.0, true),
+        "M is per order, null without orders"
+    );
     assert_eq!(
         rows,
         vec![
@@ -155,7 +165,13 @@ fn publishes_manifest_metadata_and_success_marker() {
         ]
     );
     assert_eq!(m["params"]["frequency_window_days"], 365);
-    assert_eq!(m["steps"][0]["name"], "member_features");
+    let steps: Vec<&str> = m["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["paid_orders", "member_features"]);
 
     let file = fs::File::open(out.join("member_features.parquet")).unwrap();
     let reader = datafusion::parquet::file::reader::SerializedFileReader::new(file).unwrap();
@@ -408,14 +424,19 @@ fn plan_lists_steps_in_order_as_json() {
     assert!(o.status.success(), "{}", text(&o));
     let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let steps = plan["steps"].as_array().unwrap();
-    assert_eq!(steps[0]["name"], "member_features");
-    assert_eq!(steps[0]["reads"], serde_json::json!(["members", "orders"]));
+    assert_eq!(steps[0]["name"], "paid_orders");
+    assert_eq!(steps[0]["reads"], serde_json::json!(["orders"]));
+    assert_eq!(steps[1]["name"], "member_features");
     assert_eq!(
-        steps[0]["published"],
+        steps[1]["reads"],
+        serde_json::json!(["members", "paid_orders"])
+    );
+    assert_eq!(
+        steps[1]["published"],
         serde_json::json!(["member_features"])
     );
-    assert_eq!(steps[1]["name"], "big_spenders");
-    assert_eq!(steps[1]["level"], 2);
+    assert_eq!(steps[2]["name"], "big_spenders");
+    assert_eq!(steps[2]["level"], 3);
     let o = siyu(
         &["plan", job.to_str().unwrap(), "--format", "table"],
         dir.path(),

@@ -3,24 +3,18 @@
 -- Only `paid` orders count as purchases. Windows follow the contract:
 -- "the last N days" = as_of - N days <= ordered_at < as_of, as_of at local midnight.
 -- recency_days is the number of days from the date of the last paid order to as_of
--- (null for a member who never bought). `$as_of - n` is the date n days before the
+-- (null for a member who never bought); monetary_avg is money per order. `$as_of - n` is the date n days before the
 -- run date; comparing a timestamp with it compares with local midnight.
-WITH paid AS (
-    SELECT member_id, ordered_at, paid_amount
-    FROM orders
-    WHERE status = 'paid'
-      AND member_id IS NOT NULL
-      AND ordered_at < $as_of
-),
-per_member AS (
+WITH per_member AS (
     SELECT
         member_id,
         MIN(ordered_at) AS first_order_at,
         MAX(ordered_at) AS last_order_at,
         COUNT(*) AS orders_all_time,
         COUNT(*) FILTER (WHERE ordered_at >= $as_of - $frequency_window_days) AS frequency,
+        SUM(paid_amount) FILTER (WHERE ordered_at >= $as_of - $frequency_window_days) AS spend_frequency_window,
         SUM(paid_amount) FILTER (WHERE ordered_at >= $as_of - $spend_window_days) AS spend_window
-    FROM paid
+    FROM paid_orders
     GROUP BY member_id
 )
 SELECT
@@ -28,6 +22,9 @@ SELECT
     $as_of AS as_of,
     $as_of - CAST(p.last_order_at AS DATE) AS recency_days,
     COALESCE(p.frequency, 0) AS frequency,
+    -- RFM's M: the average paid amount per order in the frequency window (《营销5.0》
+    -- defines M per transaction, not as the total); null without orders in the window.
+    ROUND(CAST(p.spend_frequency_window AS DOUBLE) / NULLIF(p.frequency, 0), 2) AS monetary_avg,
     CAST(ROUND(CAST(COALESCE(p.spend_window, 0) AS DOUBLE), 2) AS DOUBLE) AS total_spend_365d,
     COALESCE(p.orders_all_time, 0) AS orders_all_time,
     CAST(p.first_order_at AS DATE) AS first_order_date,

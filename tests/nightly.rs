@@ -1,0 +1,121 @@
+//! The shipped nightly job on the bundled `testdata/`, end to end through the CLI.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+const AS_OF: &str = "2026-11-01";
+
+#[test]
+fn nightly_job_checks_plans_and_publishes_on_testdata() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = repo().join("jobs/nightly.toml");
+    let job = job.to_str().unwrap();
+
+    let o = siyu(&["check", job, "--as-of", AS_OF], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("ok:"),
+        "{}",
+        text(&o)
+    );
+
+    let o = siyu(&["plan", job, "--format", "json"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "member_features")
+    );
+
+    let out = dir.path().join("out");
+    let o = siyu(
+        &[
+            "--log-format",
+            "json",
+            "run",
+            job,
+            "--as-of",
+            AS_OF,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // JSON logs: every stderr line is one JSON object with a level.
+    for line in String::from_utf8_lossy(&o.stderr).lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string(), "{line}");
+    }
+
+    let published = out.join(format!("nightly/as_of={AS_OF}"));
+    assert!(published.join("_SUCCESS").exists());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(published.join("_manifest.json")).unwrap())
+            .unwrap();
+    let members = manifest["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["table"] == "members")
+        .unwrap()["rows"]
+        .as_u64()
+        .unwrap();
+    let features = read_parquet(&published.join("member_features.parquet"));
+    let rows: usize = features.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows as u64, members, "one member_features row per member");
+    assert!(
+        manifest["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["absent"] == false)
+    );
+}
+
+#[test]
+fn a_tight_memory_limit_spills_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = repo().join("jobs/nightly.toml");
+    let out = dir.path().join("out");
+    let o = siyu(
+        &[
+            "run",
+            job.to_str().unwrap(),
+            "--as-of",
+            AS_OF,
+            "--out",
+            out.to_str().unwrap(),
+            "--memory-limit",
+            "8M",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let unlimited = dir.path().join("unlimited");
+    let o2 = siyu(
+        &[
+            "run",
+            job.to_str().unwrap(),
+            "--as-of",
+            AS_OF,
+            "--out",
+            unlimited.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o2.status.success(), "{}", text(&o2));
+    let file = format!("nightly/as_of={AS_OF}/member_features.parquet");
+    assert_eq!(
+        fs::read(out.join(&file)).unwrap(),
+        fs::read(unlimited.join(&file)).unwrap(),
+        "the memory limit changes how, not what"
+    );
+}
