@@ -253,3 +253,201 @@ tables = ["member_features"]
     std::fs::write(&path, job).unwrap();
     path
 }
+
+/// A paid, refunded or cancelled order for [`write_export`].
+pub struct Order {
+    pub member: Option<i64>,
+    /// Local time "YYYY-MM-DD HH:MM:SS".
+    pub at: &'static str,
+    pub paid: f64,
+    pub discount: f64,
+    pub status: &'static str,
+}
+
+pub fn paid(member: i64, at: &'static str, amount: f64) -> Order {
+    Order {
+        member: Some(member),
+        at,
+        paid: amount,
+        discount: 0.0,
+        status: "paid",
+    }
+}
+
+/// A member for [`write_export`]: id, joined_at (local), referrer.
+pub struct Member {
+    pub id: i64,
+    pub joined: &'static str,
+    pub referrer: Option<i64>,
+}
+
+pub fn member(id: i64) -> Member {
+    Member {
+        id,
+        joined: "2024-01-01 00:00:00",
+        referrer: None,
+    }
+}
+
+/// Write the four required tables for the given members and orders (one item of
+/// product p1 per order) into `dir/<table>.parquet`.
+pub fn write_export(dir: &Path, members: &[Member], orders: &[Order]) {
+    let m = batch(vec![
+        (
+            "member_id",
+            Arc::new(Int64Array::from(
+                members.iter().map(|m| m.id).collect::<Vec<_>>(),
+            )) as ArrayRef,
+        ),
+        (
+            "joined_at",
+            Arc::new(TimestampMicrosecondArray::from(
+                members.iter().map(|m| ts(m.joined)).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "referrer_id",
+            Arc::new(Int64Array::from(
+                members.iter().map(|m| m.referrer).collect::<Vec<_>>(),
+            )),
+        ),
+    ]);
+    write_batch(&dir.join("members.parquet"), &m);
+    let ids: Vec<String> = (0..orders.len()).map(|i| format!("o{i}")).collect();
+    let o = batch(vec![
+        (
+            "order_id",
+            Arc::new(StringArray::from(ids.clone())) as ArrayRef,
+        ),
+        (
+            "member_id",
+            Arc::new(Int64Array::from(
+                orders.iter().map(|o| o.member).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "ordered_at",
+            Arc::new(TimestampMicrosecondArray::from(
+                orders.iter().map(|o| ts(o.at)).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "channel",
+            Arc::new(StringArray::from(vec!["store"; orders.len()])),
+        ),
+        (
+            "gross_amount",
+            Arc::new(Float64Array::from(
+                orders
+                    .iter()
+                    .map(|o| o.paid + o.discount)
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "discount_amount",
+            Arc::new(Float64Array::from(
+                orders.iter().map(|o| o.discount).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "paid_amount",
+            Arc::new(Float64Array::from(
+                orders.iter().map(|o| o.paid).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "status",
+            Arc::new(StringArray::from(
+                orders.iter().map(|o| o.status).collect::<Vec<_>>(),
+            )),
+        ),
+    ]);
+    write_batch(&dir.join("orders.parquet"), &o);
+    let i = batch(vec![
+        ("order_id", Arc::new(StringArray::from(ids)) as ArrayRef),
+        (
+            "product_id",
+            Arc::new(StringArray::from(vec!["p1"; orders.len()])),
+        ),
+        (
+            "quantity",
+            Arc::new(Int64Array::from(vec![1; orders.len()])),
+        ),
+        (
+            "unit_price",
+            Arc::new(Float64Array::from(
+                orders
+                    .iter()
+                    .map(|o| o.paid + o.discount)
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "line_amount",
+            Arc::new(Float64Array::from(
+                orders
+                    .iter()
+                    .map(|o| o.paid + o.discount)
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+    ]);
+    write_batch(&dir.join("order_items.parquet"), &i);
+    let p = batch(vec![
+        (
+            "product_id",
+            Arc::new(StringArray::from(vec!["p1"])) as ArrayRef,
+        ),
+        ("name", Arc::new(StringArray::from(vec!["伊利 纯牛奶"]))),
+        ("category", Arc::new(StringArray::from(vec!["乳品"]))),
+        ("list_price", Arc::new(Float64Array::from(vec![10.0]))),
+    ]);
+    write_batch(&dir.join("products.parquet"), &p);
+}
+
+/// Run the shipped nightly job on `dir`'s export (via --input-dir) and return the
+/// published `table` as member_id → column → value (as text; nulls as "null").
+pub fn run_nightly_table(
+    dir: &Path,
+    as_of: &str,
+    table: &str,
+    params: &[&str],
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
+    use datafusion::arrow::util::display::array_value_to_string;
+    let job = repo().join("jobs/nightly.toml");
+    let out = dir.join("out");
+    let mut args = vec![
+        "run",
+        job.to_str().unwrap(),
+        "--as-of",
+        as_of,
+        "--input-dir",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    for p in params {
+        args.push("--param");
+        args.push(p);
+    }
+    let o = siyu(&args, dir);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut rows = std::collections::BTreeMap::new();
+    for b in read_parquet(&out.join(format!("nightly/as_of={as_of}/{table}.parquet"))) {
+        let id = b.column_by_name("member_id").unwrap().clone();
+        for r in 0..b.num_rows() {
+            let mut cols = std::collections::BTreeMap::new();
+            for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+                let v = if c.is_null(r) {
+                    "null".to_string()
+                } else {
+                    array_value_to_string(c, r).unwrap()
+                };
+                cols.insert(f.name().clone(), v);
+            }
+            rows.insert(array_value_to_string(&id, r).unwrap(), cols);
+        }
+    }
+    rows
+}

@@ -1,0 +1,32 @@
+-- member_tags: one row per member with every tag, as of the run date. The tag
+-- dictionary (docs/tags.md) defines each column and names the SQL file behind it.
+SELECT
+    f.member_id,
+    $as_of AS as_of,
+    f.recency_days,
+    f.frequency,
+    f.monetary_avg,
+    f.total_spend_365d,
+    f.orders_all_time,
+    f.first_order_date,
+    f.last_order_date,
+    r.rfm_r,
+    r.rfm_f,
+    r.rfm_m,
+    r.rfm_class,
+    r.rfm_class_label,
+    l.lifecycle_stage,
+    l.journey_stage,
+    t.tier,
+    t.tier_label,
+    p.pyramid_layer,
+    c.churn_risk,
+    c.interval_days,
+    c.next_purchase_expected_at,
+    c.overdue_days
+FROM member_features f
+JOIN member_rfm r ON r.member_id = f.member_id
+JOIN member_lifecycle l ON l.member_id = f.member_id
+JOIN member_tier t ON t.member_id = f.member_id
+JOIN member_pyramid p ON p.member_id = f.member_id
+JOIN member_churn c ON c.member_id = f.member_id
