@@ -119,32 +119,43 @@ fn main() -> ExitCode {
         eprintln!("siyu: internal error (a bug, please report it): {info}");
         std::process::exit(1);
     }));
+    let format = cli.log_format;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            return fail(&SiyuError::runtime(format!(
-                "cannot start the async runtime: {e}"
-            )));
+            let e = SiyuError::runtime(format!("cannot start the async runtime: {e}"));
+            return fail(&e, format);
         }
     };
-    match runtime.block_on(dispatch(cli.command, cli.log_format)) {
+    match runtime.block_on(dispatch(cli.command, format)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
+        Err(e) => fail(&e, format),
     }
 }
 
-fn fail(e: &SiyuError) -> ExitCode {
-    tracing::error!(
-        class = e.class.name(),
-        exit_code = e.class.exit_code(),
-        "{}",
-        e.message
-    );
-    eprintln!("siyu: {e}");
+/// Report a failure once: a JSON event for log collectors, or a plain line for people.
+fn fail(e: &SiyuError, format: LogFormat) -> ExitCode {
+    match format {
+        LogFormat::Json => tracing::error!(
+            class = e.class.name(),
+            exit_code = e.class.exit_code(),
+            "{}",
+            e.message
+        ),
+        LogFormat::Text => eprintln!("siyu: {e}"),
+    }
     ExitCode::from(e.class.exit_code() as u8)
+}
+
+/// `check` and `plan` print problems on stdout; the error only counts them.
+fn problems_error(problems: Vec<Problem>) -> SiyuError {
+    print_problems(&problems);
+    let n = problems.len();
+    let class = SiyuError::from(problems).class;
+    SiyuError::new(class, format!("{n} problem(s), listed above"))
 }
 
 async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuError> {
@@ -176,10 +187,7 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
                     );
                     Ok(())
                 }
-                Err(problems) => {
-                    print_problems(&problems);
-                    Err(SiyuError::from(problems))
-                }
+                Err(problems) => Err(problems_error(problems)),
             }
         }
         Command::Plan {
@@ -188,10 +196,7 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
             format,
         } => {
             let opts = job_args.options(PathBuf::from("out"), None);
-            let p = runner::check(&job, &opts).await.map_err(|problems| {
-                print_problems(&problems);
-                SiyuError::from(problems)
-            })?;
+            let p = runner::check(&job, &opts).await.map_err(problems_error)?;
             let steps = runner::planned_steps(&p);
             let format = format.unwrap_or(if std::io::stdout().is_terminal() {
                 PlanFormat::Table

@@ -23,10 +23,35 @@ SELECT
     c.churn_risk,
     c.interval_days,
     c.next_purchase_expected_at,
-    c.overdue_days
+    c.overdue_days,
+    pr.price_sensitivity,
+    pr.preferred_channel,
+    pr.top_categories,
+    pr.peak_hour,
+    pr.peak_weekday,
+    cm.community_messages,
+    cm.community_check_ins,
+    cm.community_shares,
+    cm.community_invites,
+    cm.community_interactions,
+    cm.invites_converted,
+    cm.community_role,
+    pt.points_balance,
+    pt.points_expiring,
+    pt.points_expiring_at,
+    pt.points_band,
+    d.days_to_birthday,
+    d.birthday_soon,
+    d.days_to_anniversary,
+    d.anniversary_soon,
+    d.membership_years
 FROM member_features f
 JOIN member_rfm r ON r.member_id = f.member_id
 JOIN member_lifecycle l ON l.member_id = f.member_id
 JOIN member_tier t ON t.member_id = f.member_id
 JOIN member_pyramid p ON p.member_id = f.member_id
 JOIN member_churn c ON c.member_id = f.member_id
+JOIN member_preferences pr ON pr.member_id = f.member_id
+JOIN member_community cm ON cm.member_id = f.member_id
+JOIN member_points pt ON pt.member_id = f.member_id
+JOIN member_dates d ON d.member_id = f.member_id

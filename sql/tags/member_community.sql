@@ -1,0 +1,85 @@
+-- member_community: a member's activity in the retailer's communities (社群) and their
+-- role in the community pyramid (社群金字塔).
+--
+-- Counts are over the last `community_window_days` (default 90): messages, check-ins
+-- (打卡), shares, invites and all interactions (every event but join and leave).
+-- invites_converted: members this member invited (an `invite` event naming them, any
+-- time before the run date) who have a paid order — the fission (裂变) that worked.
+-- community_role, per group by interactions in the window, ranked highest first with
+-- ties by member_id, then the member's best role across their groups:
+--   top        rank ≤ `community_top_per_group` (default 2): the KOLs;
+--   organiser  rank ≤ `community_organisers_per_group` (default 10);
+--   fan        rank ≤ `community_fan_share` (default 10%) of the group's members;
+--   base       every other member of a group (and anyone without interactions);
+--   none       not in any group.
+WITH events AS (
+    SELECT member_id, group_id, event_type, occurred_at, target_member_id
+    FROM community_events
+    WHERE occurred_at < $as_of
+),
+recent AS (
+    SELECT * FROM events WHERE occurred_at >= $as_of - $community_window_days
+),
+counts AS (
+    SELECT
+        member_id,
+        COUNT(*) FILTER (WHERE event_type = 'message') AS messages,
+        COUNT(*) FILTER (WHERE event_type = 'check_in') AS check_ins,
+        COUNT(*) FILTER (WHERE event_type = 'share') AS shares,
+        COUNT(*) FILTER (WHERE event_type = 'invite') AS invites,
+        COUNT(*) FILTER (WHERE event_type NOT IN ('join', 'leave')) AS interactions
+    FROM recent
+    GROUP BY member_id
+),
+converted AS (
+    SELECT e.member_id, COUNT(DISTINCT e.target_member_id) AS invites_converted
+    FROM events e
+    JOIN (SELECT DISTINCT member_id FROM paid_orders) b ON b.member_id = e.target_member_id
+    WHERE e.event_type = 'invite'
+    GROUP BY e.member_id
+),
+group_members AS (
+    SELECT
+        e.group_id,
+        e.member_id,
+        COUNT(r.member_id) AS activity
+    FROM (SELECT DISTINCT group_id, member_id FROM events) e
+    LEFT JOIN recent r
+      ON r.group_id = e.group_id AND r.member_id = e.member_id AND r.event_type NOT IN ('join', 'leave')
+    GROUP BY e.group_id, e.member_id
+),
+ranked AS (
+    SELECT
+        member_id,
+        activity,
+        ROW_NUMBER() OVER (PARTITION BY group_id ORDER BY activity DESC, member_id ASC) AS group_rank,
+        COUNT(*) OVER (PARTITION BY group_id) AS group_size
+    FROM group_members
+),
+roles AS (
+    SELECT
+        member_id,
+        MAX(CASE
+            WHEN activity > 0 AND group_rank <= $community_top_per_group THEN 4
+            WHEN activity > 0 AND group_rank <= $community_organisers_per_group THEN 3
+            WHEN activity > 0 AND group_rank <= ROUND(group_size * $community_fan_share) THEN 2
+            ELSE 1
+        END) AS best
+    FROM ranked
+    GROUP BY member_id
+)
+SELECT
+    m.member_id,
+    $as_of AS as_of,
+    COALESCE(c.messages, 0) AS community_messages,
+    COALESCE(c.check_ins, 0) AS community_check_ins,
+    COALESCE(c.shares, 0) AS community_shares,
+    COALESCE(c.invites, 0) AS community_invites,
+    COALESCE(c.interactions, 0) AS community_interactions,
+    COALESCE(v.invites_converted, 0) AS invites_converted,
+    CASE r.best WHEN 4 THEN 'top' WHEN 3 THEN 'organiser' WHEN 2 THEN 'fan' WHEN 1 THEN 'base' ELSE 'none' END
+        AS community_role
+FROM members m
+LEFT JOIN counts c ON c.member_id = m.member_id
+LEFT JOIN converted v ON v.member_id = m.member_id
+LEFT JOIN roles r ON r.member_id = m.member_id

@@ -1,0 +1,81 @@
+-- member_preferences: how and what a member buys, over the last
+-- `preference_window_days` (default 365) of paid orders.
+--
+--   price_sensitivity  share of paid spend on orders with a discount or a coupon
+--                      (价格敏感度, 0–1; null without spend);
+--   preferred_channel  the channel with most paid orders (ties: more spend, then name);
+--   top_categories     up to 3 categories by paid line amount, highest first (ties by
+--                      name);
+--   peak_hour          local hour 0–23 with most paid orders (ties: earliest) — the
+--                      send window of outreach;
+--   peak_weekday       1 = Monday … 7 = Sunday with most paid orders (ties: earliest).
+WITH recent AS (
+    SELECT *
+    FROM paid_orders
+    WHERE ordered_at >= $as_of - $preference_window_days
+),
+sensitivity AS (
+    SELECT
+        member_id,
+        CASE WHEN SUM(paid_amount) > 0 THEN
+            ROUND(CAST(SUM(CASE WHEN discount_amount > 0 OR coupon_id IS NOT NULL THEN paid_amount ELSE 0 END) AS DOUBLE)
+                  / CAST(SUM(paid_amount) AS DOUBLE), 4)
+        END AS price_sensitivity
+    FROM recent
+    GROUP BY member_id
+),
+channels AS (
+    SELECT
+        member_id,
+        channel,
+        ROW_NUMBER() OVER (PARTITION BY member_id ORDER BY COUNT(*) DESC, SUM(paid_amount) DESC, channel ASC) AS pick
+    FROM recent
+    GROUP BY member_id, channel
+),
+category_spend AS (
+    SELECT r.member_id, p.category, SUM(i.line_amount) AS spend
+    FROM recent r
+    JOIN order_items i ON i.order_id = r.order_id
+    JOIN products p ON p.product_id = i.product_id
+    GROUP BY r.member_id, p.category
+),
+categories AS (
+    SELECT
+        member_id,
+        array_slice(array_agg(category ORDER BY spend DESC, category ASC), 1, 3) AS top_categories
+    FROM category_spend
+    GROUP BY member_id
+),
+hours AS (
+    SELECT
+        member_id,
+        CAST(date_part('hour', ordered_at) AS BIGINT) AS hour,
+        ROW_NUMBER() OVER (PARTITION BY member_id ORDER BY COUNT(*) DESC, CAST(date_part('hour', ordered_at) AS BIGINT) ASC) AS pick
+    FROM recent
+    GROUP BY member_id, CAST(date_part('hour', ordered_at) AS BIGINT)
+),
+weekdays AS (
+    SELECT
+        member_id,
+        weekday,
+        ROW_NUMBER() OVER (PARTITION BY member_id ORDER BY COUNT(*) DESC, weekday ASC) AS pick
+    FROM (
+        SELECT member_id, CAST(date_part('isodow', ordered_at) AS BIGINT) AS weekday
+        FROM recent
+    )
+    GROUP BY member_id, weekday
+)
+SELECT
+    m.member_id,
+    $as_of AS as_of,
+    s.price_sensitivity,
+    c.channel AS preferred_channel,
+    k.top_categories,
+    h.hour AS peak_hour,
+    w.weekday AS peak_weekday
+FROM members m
+LEFT JOIN sensitivity s ON s.member_id = m.member_id
+LEFT JOIN channels c ON c.member_id = m.member_id AND c.pick = 1
+LEFT JOIN categories k ON k.member_id = m.member_id
+LEFT JOIN hours h ON h.member_id = m.member_id AND h.pick = 1
+LEFT JOIN weekdays w ON w.member_id = m.member_id AND w.pick = 1
