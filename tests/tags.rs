@@ -222,3 +222,161 @@ fn churn_risk_compares_recency_with_the_members_own_rhythm() {
     assert_eq!(t["2"]["overdue_days"], "30");
     assert_eq!(t["3"]["churn_risk"], "severe");
 }
+
+#[test]
+fn feb_29_birthdays_are_greeted_on_feb_28_in_non_leap_years() {
+    let dir = tempfile::tempdir().unwrap();
+    write_export(dir.path(), &[member(1)], &[]);
+    write_members_with_birthdays(
+        dir.path(),
+        &[
+            (1, "2020-02-29 10:00:00", Some("2000-02-29")),
+            (2, "2026-03-01 10:00:00", Some("1990-12-31")),
+            (3, "2025-02-27 10:00:00", None),
+        ],
+    );
+    let t = run_nightly_table(dir.path(), "2027-02-25", "member_tags", &[]);
+    assert_eq!(t["1"]["days_to_birthday"], "3", "2027 is not leap: Feb 28");
+    assert_eq!(t["1"]["birthday_soon"], "true");
+    // Joined on Feb 29 2020: the anniversary is Feb 28 2027, 7 years.
+    assert_eq!(t["1"]["days_to_anniversary"], "3");
+    assert_eq!(t["1"]["membership_years"], "7");
+    assert_eq!(t["2"]["days_to_birthday"], "309");
+    assert_eq!(t["2"]["birthday_soon"], "false");
+    assert_eq!(t["3"]["days_to_birthday"], "null");
+    assert_eq!(t["3"]["days_to_anniversary"], "2");
+    assert_eq!(t["3"]["anniversary_soon"], "true");
+    let t = run_nightly_table(dir.path(), "2028-02-25", "member_tags", &[]);
+    assert_eq!(t["1"]["days_to_birthday"], "4", "2028 is leap: Feb 29");
+}
+
+#[test]
+fn points_expiring_exactly_on_the_window_boundaries() {
+    let dir = tempfile::tempdir().unwrap();
+    write_export(dir.path(), &[member(1), member(2)], &[]);
+    // As of 2026-07-01 with a 30-day window: (2026-07-01, 2026-07-31].
+    write_points(
+        dir.path(),
+        &[
+            (
+                1,
+                "2025-07-31 12:00:00",
+                "earn",
+                100,
+                Some("2026-07-31 00:00:00"),
+            ),
+            (
+                1,
+                "2025-07-01 12:00:00",
+                "earn",
+                50,
+                Some("2026-07-01 00:00:00"),
+            ),
+            (
+                1,
+                "2025-08-01 12:00:00",
+                "earn",
+                70,
+                Some("2026-08-01 00:00:00"),
+            ),
+            (1, "2026-06-01 12:00:00", "redeem", -20, None),
+            // Member 2: an earn row without expires_at expires 365 days after its day.
+            (2, "2025-07-20 12:00:00", "earn", 1600, None),
+        ],
+    );
+    let t = run_nightly_table(dir.path(), AS_OF, "member_tags", &[]);
+    assert_eq!(t["1"]["points_balance"], "200");
+    assert_eq!(
+        t["1"]["points_expiring"], "100",
+        "only the 2026-07-31 expiry is inside"
+    );
+    assert_eq!(t["1"]["points_expiring_at"], "2026-07-31");
+    assert_eq!(t["1"]["points_band"], "D");
+    assert_eq!(t["2"]["points_expiring"], "1600");
+    assert_eq!(t["2"]["points_expiring_at"], "2026-07-20");
+    assert_eq!(t["2"]["points_band"], "B");
+    let t = run_nightly_table(
+        dir.path(),
+        AS_OF,
+        "member_tags",
+        &["points_expiry_policy=year_end"],
+    );
+    assert_eq!(
+        t["2"]["points_expiring"], "0",
+        "year_end: it expired on 2026-01-01"
+    );
+}
+
+#[test]
+fn community_roles_rank_members_within_their_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let members: Vec<Member> = (1..=32).map(member).collect();
+    write_export(
+        dir.path(),
+        &members,
+        &[paid(31, "2026-06-01 10:00:00", 10.0)],
+    );
+    // Group G1: member i (1..=30) posts 31 - i messages in the window; member 30 posts
+    // 1; member 32 only joined. Member 31 is in no group.
+    let mut events = Vec::new();
+    for i in 1..=30i64 {
+        for _ in 0..(31 - i) {
+            events.push((i, "G1", "message", "2026-06-15 10:00:00", None));
+        }
+    }
+    events.push((32, "G1", "join", "2026-06-15 10:00:00", None));
+    // Member 1 invited 31 (who bought) and 32 (who did not).
+    events.push((1, "G1", "invite", "2026-01-15 10:00:00", Some(31)));
+    events.push((1, "G1", "invite", "2026-01-15 11:00:00", Some(32)));
+    write_events(dir.path(), &events);
+    let t = run_nightly_table(
+        dir.path(),
+        AS_OF,
+        "member_tags",
+        &["community_fan_share=0.5"],
+    );
+    let role = |i: i64| t[&i.to_string()]["community_role"].clone();
+    assert_eq!((role(1), role(2)), ("top".into(), "top".into()));
+    assert!((3..=10).all(|i| role(i) == "organiser"));
+    // 31 members in the group (30 posters and 32): fans up to rank round(15.5) = 16.
+    assert!(
+        (11..=16).all(|i| role(i) == "fan"),
+        "{:?}",
+        (11..=16).map(role).collect::<Vec<_>>()
+    );
+    assert!((17..=30).all(|i| role(i) == "base"));
+    assert_eq!(role(32), "base");
+    assert_eq!(role(31), "none");
+    assert_eq!(t["1"]["community_messages"], "30");
+    assert_eq!(
+        t["1"]["community_invites"], "0",
+        "the invites are older than 90 days"
+    );
+    assert_eq!(t["1"]["invites_converted"], "1");
+}
+
+#[test]
+fn price_sensitivity_and_peak_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut discounted = paid(1, "2026-06-28 20:00:00", 100.0);
+    discounted.discount = 20.0;
+    // 2026-06-28 is a Sunday.
+    write_export(
+        dir.path(),
+        &[member(1)],
+        &[
+            discounted,
+            paid(1, "2026-06-28 20:30:00", 300.0),
+            paid(1, "2026-06-24 09:00:00", 50.0),
+        ],
+    );
+    let t = run_nightly_table(dir.path(), AS_OF, "member_tags", &[]);
+    assert_eq!(
+        t["1"]["price_sensitivity"], "0.2222",
+        "100 of 450 paid on discount"
+    );
+    assert_eq!(t["1"]["peak_hour"], "20");
+    assert_eq!(t["1"]["peak_weekday"], "7");
+    assert_eq!(t["1"]["preferred_channel"], "store");
+    assert_eq!(t["1"]["top_categories"], "[乳品]");
+}

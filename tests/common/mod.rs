@@ -451,3 +451,108 @@ pub fn run_nightly_table(
     }
     rows
 }
+
+/// Write `community_events.parquet`: (member, group, event_type, local time, target).
+pub fn write_events(dir: &Path, events: &[(i64, &str, &str, &str, Option<i64>)]) {
+    let b = batch(vec![
+        (
+            "member_id",
+            Arc::new(Int64Array::from(
+                events.iter().map(|e| e.0).collect::<Vec<_>>(),
+            )) as ArrayRef,
+        ),
+        (
+            "group_id",
+            Arc::new(StringArray::from(
+                events.iter().map(|e| e.1).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "event_type",
+            Arc::new(StringArray::from(
+                events.iter().map(|e| e.2).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "occurred_at",
+            Arc::new(TimestampMicrosecondArray::from(
+                events.iter().map(|e| ts(e.3)).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "target_member_id",
+            Arc::new(Int64Array::from(
+                events.iter().map(|e| e.4).collect::<Vec<_>>(),
+            )),
+        ),
+    ]);
+    write_batch(&dir.join("community_events.parquet"), &b);
+}
+
+/// Write `points_ledger.parquet`: (member, local time, kind, points, expires_at).
+pub fn write_points(dir: &Path, rows: &[(i64, &str, &str, i64, Option<&str>)]) {
+    let b = batch(vec![
+        (
+            "member_id",
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )) as ArrayRef,
+        ),
+        (
+            "occurred_at",
+            Arc::new(TimestampMicrosecondArray::from(
+                rows.iter().map(|r| ts(r.1)).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "kind",
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "points",
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "expires_at",
+            Arc::new(TimestampMicrosecondArray::from(
+                rows.iter().map(|r| r.4.map(ts)).collect::<Vec<_>>(),
+            )),
+        ),
+    ]);
+    write_batch(&dir.join("points_ledger.parquet"), &b);
+}
+
+/// Rewrite `members.parquet` with birthdays (Date32, days since the epoch).
+pub fn write_members_with_birthdays(dir: &Path, members: &[(i64, &str, Option<&str>)]) {
+    use datafusion::arrow::array::Date32Array;
+    let day = |s: &str| {
+        (chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+            - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+        .num_days() as i32
+    };
+    let b = batch(vec![
+        (
+            "member_id",
+            Arc::new(Int64Array::from(
+                members.iter().map(|m| m.0).collect::<Vec<_>>(),
+            )) as ArrayRef,
+        ),
+        (
+            "joined_at",
+            Arc::new(TimestampMicrosecondArray::from(
+                members.iter().map(|m| ts(m.1)).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "birthday",
+            Arc::new(Date32Array::from(
+                members.iter().map(|m| m.2.map(day)).collect::<Vec<_>>(),
+            )),
+        ),
+    ]);
+    write_batch(&dir.join("members.parquet"), &b);
+}
