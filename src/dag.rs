@@ -27,17 +27,25 @@ impl Schedule {
 }
 
 /// Order the nodes, or report every name clash, unknown table and cycle.
-pub fn schedule(nodes: &[Node], inputs: &BTreeSet<String>) -> Result<Schedule, Vec<Problem>> {
+///
+/// `aliases` maps a table name to the table whose producer it waits for: the previous
+/// night's copy of a published table (`previous_member_tier`) is read after the step
+/// that writes `member_tier` has been planned, because it takes that table's schema.
+pub fn schedule(
+    nodes: &[Node],
+    inputs: &BTreeSet<String>,
+    aliases: &BTreeMap<String, String>,
+) -> Result<Schedule, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut producer: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, n) in nodes.iter().enumerate() {
         for t in &n.writes {
-            if inputs.contains(t) {
+            if inputs.contains(t) || aliases.contains_key(t) {
                 problems.push(Problem::new(
                     ErrorClass::Config,
                     &n.source,
                     format!(
-                        "step {} writes table {t}, which is an input table; rename it",
+                        "step {} writes table {t}, which is an input table or a previous run's table; rename it",
                         n.name
                     ),
                 ));
@@ -58,7 +66,8 @@ pub fn schedule(nodes: &[Node], inputs: &BTreeSet<String>) -> Result<Schedule, V
     let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); nodes.len()];
     for (i, n) in nodes.iter().enumerate() {
         for t in &n.reads {
-            match producer.get(t.as_str()) {
+            let waits_for = aliases.get(t).unwrap_or(t);
+            match producer.get(waits_for.as_str()) {
                 Some(&p) => {
                     deps[i].insert(p);
                 }
@@ -152,14 +161,14 @@ mod tests {
             node("b", &["orders"]),
             node("a", &["members"]),
         ];
-        let s = schedule(&nodes, &inputs()).unwrap();
+        let s = schedule(&nodes, &inputs(), &BTreeMap::new()).unwrap();
         assert_eq!(s.levels, vec![vec![2, 1], vec![0]]);
     }
 
     #[test]
     fn cycle_names_the_files() {
         let nodes = [node("a", &["b"]), node("b", &["c"]), node("c", &["a"])];
-        let err = schedule(&nodes, &inputs()).unwrap_err();
+        let err = schedule(&nodes, &inputs(), &BTreeMap::new()).unwrap_err();
         let msg = &err[0].message;
         assert!(msg.starts_with("dependency cycle"), "{msg}");
         for f in ["sql/a.sql", "sql/b.sql", "sql/c.sql"] {
@@ -168,14 +177,28 @@ mod tests {
     }
 
     #[test]
+    fn a_previous_run_table_orders_after_the_step_that_writes_the_table() {
+        let nodes = [
+            node("change", &["tier", "previous_tier"]),
+            node("tier", &["orders"]),
+        ];
+        let aliases = BTreeMap::from([("previous_tier".to_string(), "tier".to_string())]);
+        let s = schedule(&nodes, &inputs(), &aliases).unwrap();
+        assert_eq!(s.levels, vec![vec![1], vec![0]]);
+        // Reading the previous copy of your own table is a cycle.
+        let nodes = [node("tier", &["previous_tier"])];
+        assert!(schedule(&nodes, &inputs(), &aliases).is_err());
+    }
+
+    #[test]
     fn unknown_table_and_clashes_are_reported() {
         let nodes = [node("a", &["nope"]), node("orders", &[])];
-        let err = schedule(&nodes, &inputs()).unwrap_err();
+        let err = schedule(&nodes, &inputs(), &BTreeMap::new()).unwrap_err();
         assert_eq!(err.len(), 2);
         assert!(err.iter().any(|p| p.message.contains("unknown table nope")));
         assert!(err.iter().any(|p| p.message.contains("input table")));
         let nodes = [node("a", &[]), node("a", &[])];
-        let err = schedule(&nodes, &inputs()).unwrap_err();
+        let err = schedule(&nodes, &inputs(), &BTreeMap::new()).unwrap_err();
         assert!(err[0].message.contains("written twice"));
     }
 }

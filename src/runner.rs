@@ -50,6 +50,8 @@ pub struct Prepared {
     /// Output schema of every table a step writes.
     pub schemas: BTreeMap<String, SchemaRef>,
     pub session: SessionContext,
+    /// The latest complete output of this job before `as_of`, if any.
+    pub previous: Option<(NaiveDate, PathBuf)>,
 }
 
 /// The run date: `--as-of`, else today in the job's timezone.
@@ -113,7 +115,13 @@ pub async fn prepare(
             writes: s.writes(),
         })
         .collect();
-    let schedule = match dag::schedule(&nodes, &input_names) {
+    let aliases: BTreeMap<String, String> = job
+        .publish
+        .iter()
+        .map(|t| (format!("previous_{t}"), t.clone()))
+        .collect();
+    let previous = publish::previous_run(&opts.out.join(&job.name), as_of);
+    let schedule = match dag::schedule(&nodes, &input_names, &aliases) {
         Ok(s) => Some(s),
         Err(mut p) => {
             problems.append(&mut p);
@@ -154,7 +162,12 @@ pub async fn prepare(
                 match s.plan(&ctx).await {
                     Ok(outputs) => {
                         for (name, schema) in outputs {
-                            if let Err(e) = register_empty(&session, &name, &schema) {
+                            let mut registered = register_empty(&session, &name, &schema);
+                            if registered.is_ok() && job.publish.contains(&name) {
+                                let dir = previous.as_ref().map(|(_, d)| d.as_path());
+                                registered = register_previous(&session, &name, &schema, dir);
+                            }
+                            if let Err(e) = registered {
                                 problems.push(to_problem(e, job_path));
                             }
                             schemas.insert(name, schema);
@@ -192,6 +205,7 @@ pub async fn prepare(
             schedule,
             schemas,
             session,
+            previous,
         }),
         _ => Err(problems),
     }
@@ -249,6 +263,59 @@ fn register_contract_schemas(session: &SessionContext) -> Result<()> {
     for spec in crate::contract::TABLES {
         register_empty(session, spec.name, &spec.normalised_schema())?;
     }
+    Ok(())
+}
+
+/// Register `previous_<name>`: the previous run's published copy of a table, read with
+/// today's schema (columns it lacked read as null), or an empty table on the first run.
+fn register_previous(
+    session: &SessionContext,
+    name: &str,
+    schema: &SchemaRef,
+    previous_dir: Option<&Path>,
+) -> Result<()> {
+    let alias = format!("previous_{name}");
+    let file = previous_dir.map(|d| d.join(format!("{name}.parquet")));
+    let Some(file) = file.filter(|f| f.is_file()) else {
+        return register_empty(session, &alias, schema);
+    };
+    let stored = std::fs::File::open(&file)
+        .map_err(|e| SiyuError::io(ErrorClass::Input, "cannot open", &file, e))
+        .and_then(|f| {
+            datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+                .map(|b| b.schema().clone())
+                .map_err(|e| {
+                    SiyuError::input(format!(
+                        "{}: previous output unreadable: {e}",
+                        file.display()
+                    ))
+                })
+        })?;
+    let df = session.read_table(input::parquet_table(
+        std::slice::from_ref(&file),
+        Arc::clone(&stored),
+    )?)?;
+    let exprs = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let e = match stored.field_with_name(f.name()) {
+                Ok(p) if p.data_type() == f.data_type() => {
+                    datafusion::logical_expr::ident(f.name())
+                }
+                Ok(_) => datafusion::logical_expr::cast(
+                    datafusion::logical_expr::ident(f.name()),
+                    f.data_type().clone(),
+                ),
+                Err(_) => datafusion::logical_expr::lit(datafusion::common::ScalarValue::try_from(
+                    f.data_type(),
+                )?),
+            };
+            Ok(e.alias(f.name()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    session.deregister_table(&alias)?;
+    session.register_table(&alias, df.select(exprs)?.into_view())?;
     Ok(())
 }
 
@@ -528,7 +595,7 @@ pub async fn run(job_path: &Path, opts: &Options, log_format: LogFormat) -> Resu
             })
         })
         .collect();
-    let previous = publish::previous_run(&job_dir, p.as_of).map(|(d, _)| d.to_string());
+    let previous = p.previous.as_ref().map(|(d, _)| d.to_string());
     let manifest = json!({
         "job": p.job.name,
         "as_of": p.as_of.to_string(),

@@ -380,3 +380,32 @@ fn price_sensitivity_and_peak_times() {
     assert_eq!(t["1"]["preferred_channel"], "store");
     assert_eq!(t["1"]["top_categories"], "[乳品]");
 }
+
+#[test]
+fn tier_change_compares_with_the_previous_published_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let members: Vec<Member> = (1..=20).map(member).collect();
+    let mut orders: Vec<Order> = (1..=20)
+        .map(|i| paid(i, "2026-01-10 10:00:00", 10.0 * i as f64))
+        .collect();
+    write_export(dir.path(), &members, &orders);
+    let first = run_nightly_table(dir.path(), "2026-02-01", "member_tags", &[]);
+    assert!(
+        first.values().all(|m| m["tier_change"] == "null"),
+        "no previous run"
+    );
+    assert_eq!(first["20"]["tier"], "platinum");
+    assert_eq!(first["1"]["tier"], "regular");
+
+    // A month later member 1 spends the most and member 21 joins.
+    let mut members = members;
+    members.push(member(21));
+    orders.push(paid(1, "2026-02-15 10:00:00", 5000.0));
+    write_export(dir.path(), &members, &orders);
+    let second = run_nightly_table(dir.path(), "2026-03-01", "member_tags", &[]);
+    assert_eq!(second["1"]["tier"], "platinum");
+    assert_eq!(second["1"]["tier_change"], "upgrade");
+    assert_eq!(second["20"]["tier_change"], "downgrade");
+    assert_eq!(second["5"]["tier_change"], "same");
+    assert_eq!(second["21"]["tier_change"], "new");
+}

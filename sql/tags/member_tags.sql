@@ -1,5 +1,7 @@
 -- member_tags: one row per member with every tag, as of the run date. The tag
 -- dictionary (docs/tags.md) defines each column and names the SQL file behind it.
+-- `previous_member_tier` is the member_tier table of the job's latest earlier
+-- published run (empty on the first run).
 SELECT
     f.member_id,
     $as_of AS as_of,
@@ -19,6 +21,16 @@ SELECT
     l.journey_stage,
     t.tier,
     t.tier_label,
+    -- Against the previous published run: null on the first run, `new` for a member
+    -- the previous run did not have.
+    CASE
+        WHEN NOT h.has_previous THEN NULL
+        WHEN prev.member_id IS NULL THEN 'new'
+        WHEN prev.tier = t.tier THEN 'same'
+        WHEN (CASE t.tier WHEN 'platinum' THEN 3 WHEN 'gold' THEN 2 ELSE 1 END)
+           > (CASE prev.tier WHEN 'platinum' THEN 3 WHEN 'gold' THEN 2 ELSE 1 END) THEN 'upgrade'
+        ELSE 'downgrade'
+    END AS tier_change,
     p.pyramid_layer,
     c.churn_risk,
     c.interval_days,
@@ -49,6 +61,8 @@ FROM member_features f
 JOIN member_rfm r ON r.member_id = f.member_id
 JOIN member_lifecycle l ON l.member_id = f.member_id
 JOIN member_tier t ON t.member_id = f.member_id
+LEFT JOIN previous_member_tier prev ON prev.member_id = f.member_id
+CROSS JOIN (SELECT COUNT(*) > 0 AS has_previous FROM previous_member_tier) h
 JOIN member_pyramid p ON p.member_id = f.member_id
 JOIN member_churn c ON c.member_id = f.member_id
 JOIN member_preferences pr ON pr.member_id = f.member_id
