@@ -409,3 +409,49 @@ fn tier_change_compares_with_the_previous_published_run() {
     assert_eq!(second["5"]["tier_change"], "same");
     assert_eq!(second["21"]["tier_change"], "new");
 }
+
+#[test]
+fn member_tag_long_has_one_row_per_non_null_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    write_export(
+        dir.path(),
+        &[member(1), member(2)],
+        &[paid(1, "2026-06-01 10:00:00", 100.0)],
+    );
+    run_nightly_table(dir.path(), AS_OF, "member_tags", &[]);
+    let dir_out = dir.path().join(format!("out/nightly/as_of={AS_OF}"));
+    let mut long = std::collections::BTreeMap::new();
+    for b in read_parquet(&dir_out.join("member_tag_long.parquet")) {
+        use datafusion::arrow::array::AsArray;
+        let (id, tag, value) = (
+            b.column(0).as_string::<i32>(),
+            b.column(2).as_string::<i32>(),
+            b.column(3).as_string::<i32>(),
+        );
+        for r in 0..b.num_rows() {
+            long.insert(
+                (id.value(r).to_string(), tag.value(r).to_string()),
+                value.value(r).to_string(),
+            );
+        }
+    }
+    let wide = run_nightly_table(dir.path(), AS_OF, "member_tags", &[]);
+    for (id, cols) in &wide {
+        for (col, v) in cols {
+            if col == "member_id" || col == "as_of" {
+                continue;
+            }
+            let key = (id.clone(), col.clone());
+            match v.as_str() {
+                "null" => assert!(!long.contains_key(&key), "{key:?}"),
+                "[乳品]" => assert_eq!(long[&key], "乳品"),
+                _ => assert_eq!(&long[&key], v, "{key:?}"),
+            }
+        }
+    }
+    // The only buyer equals the mean on R, F and M, so none of them is "high".
+    assert_eq!(
+        long[&("1".to_string(), "rfm_class".to_string())],
+        "general_retain"
+    );
+}
