@@ -192,3 +192,169 @@ fn decliners_list_the_biggest_drops_with_their_frozen_layer() {
     assert_eq!(t["10"]["spend_previous"], "1000.0");
     assert_eq!(t["10"]["rank_in_layer"], "1");
 }
+
+#[test]
+fn kpis_count_new_members_buyers_repurchase_and_cohort_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let members = vec![
+        Member {
+            id: 1,
+            joined: "2026-01-02 10:00:00",
+            referrer: None,
+        },
+        Member {
+            id: 2,
+            joined: "2026-01-03 10:00:00",
+            referrer: None,
+        },
+        Member {
+            id: 3,
+            joined: "2026-01-04 10:00:00",
+            referrer: None,
+        },
+        Member {
+            id: 4,
+            joined: "2026-02-04 10:00:00",
+            referrer: None,
+        },
+    ];
+    let orders = vec![
+        paid(1, "2026-01-10 10:00:00", 10.0),
+        paid(1, "2026-02-10 10:00:00", 10.0),
+        paid(1, "2026-04-10 10:00:00", 10.0),
+        paid(2, "2026-01-15 10:00:00", 10.0),
+        paid(3, "2026-02-20 10:00:00", 10.0),
+        paid(3, "2026-03-05 10:00:00", 10.0),
+        paid(4, "2026-02-25 10:00:00", 10.0),
+    ];
+    write_export(dir.path(), &members, &orders);
+    write_points(
+        dir.path(),
+        &[
+            (1, "2026-01-10 10:00:00", "earn", 100, None),
+            (1, "2026-02-10 10:00:00", "redeem", -30, None),
+            (1, "2026-03-10 10:00:00", "expire", -20, None),
+        ],
+    );
+    run_nightly_table(dir.path(), "2026-05-01", "member_tags", &[]);
+    let path = dir.path().join("out/nightly/as_of=2026-05-01/kpis.parquet");
+    let mut by_month = BTreeMap::new();
+    for b in read_parquet(&path) {
+        use datafusion::arrow::util::display::array_value_to_string;
+        for r in 0..b.num_rows() {
+            let mut row = BTreeMap::new();
+            for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+                let v = if c.is_null(r) {
+                    "null".to_string()
+                } else {
+                    array_value_to_string(c, r).unwrap()
+                };
+                row.insert(f.name().clone(), v);
+            }
+            by_month.insert(row["period"].clone(), row);
+        }
+    }
+    assert_eq!(by_month.len(), 24, "the last 24 complete months");
+    let get = |m: &str, c: &str| by_month[m][c].clone();
+    assert_eq!(
+        [
+            "new_members",
+            "first_time_buyers",
+            "active_buyers",
+            "repurchase_rate"
+        ]
+        .map(|c| get("2026-01-01", c)),
+        ["3", "2", "2", "0.0"]
+    );
+    assert_eq!(
+        [
+            "new_members",
+            "first_time_buyers",
+            "active_buyers",
+            "repurchase_rate"
+        ]
+        .map(|c| get("2026-02-01", c)),
+        ["1", "2", "3", "0.3333"]
+    );
+    assert_eq!(get("2026-03-01", "repurchase_rate"), "1.0");
+    assert_eq!(
+        [
+            "retention_m1",
+            "retention_m2",
+            "retention_m3",
+            "retention_m4"
+        ]
+        .map(|c| get("2026-01-01", c)),
+        ["0.5", "0.0", "0.5", "null"]
+    );
+    assert_eq!(
+        ["retention_m1", "retention_m2", "retention_m3"].map(|c| get("2026-02-01", c)),
+        ["0.5", "0.0", "null"]
+    );
+    assert_eq!(get("2026-01-01", "points_issued"), "100");
+    assert_eq!(get("2026-02-01", "points_redeemed"), "30");
+    assert_eq!(get("2026-03-01", "points_expired"), "20");
+    assert_eq!(get("2025-06-01", "active_buyers"), "0");
+}
+
+#[test]
+fn group_health_multiplies_normalised_n_f_e_v() {
+    let dir = tempfile::tempdir().unwrap();
+    let members: Vec<Member> = [1, 2, 3, 4, 9].into_iter().map(member).collect();
+    write_export(
+        dir.path(),
+        &members,
+        &[
+            paid(1, "2026-06-05 10:00:00", 100.0),
+            paid(2, "2026-06-06 10:00:00", 50.0),
+            paid(9, "2026-06-07 10:00:00", 1.0),
+        ],
+    );
+    let at = "2026-06-10 10:00:00";
+    let mut events = vec![
+        (1, "G1", "join", "2026-05-01 10:00:00", None),
+        (2, "G1", "join", "2026-05-01 10:00:00", None),
+        (3, "G1", "join", "2026-05-01 10:00:00", None),
+        (4, "G2", "join", "2026-05-01 10:00:00", None),
+    ];
+    for _ in 0..4 {
+        events.push((1, "G1", "message", at, None));
+    }
+    events.push((1, "G1", "share", at, None));
+    events.push((2, "G1", "message", at, None));
+    events.push((2, "G1", "message", at, None));
+    events.push((2, "G1", "invite", at, Some(9)));
+    events.push((4, "G2", "message", at, None));
+    events.push((4, "G2", "message", at, None));
+    write_events(dir.path(), &events);
+    run_nightly_table(dir.path(), "2026-07-01", "member_tags", &[]);
+    let path = dir
+        .path()
+        .join("out/nightly/as_of=2026-07-01/group_health.parquet");
+    let mut rows = BTreeMap::new();
+    for b in read_parquet(&path) {
+        use datafusion::arrow::util::display::array_value_to_string;
+        for r in 0..b.num_rows() {
+            let mut row = BTreeMap::new();
+            for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+                row.insert(f.name().clone(), array_value_to_string(c, r).unwrap());
+            }
+            rows.insert((row["group_id"].clone(), row["period"].clone()), row);
+        }
+    }
+    let g1 = &rows[&("G1".to_string(), "2026-06-01".to_string())];
+    assert_eq!(
+        ["members", "n", "f", "e", "v", "cv", "interaction_effect"].map(|c| g1[c].as_str()),
+        ["3", "2", "4.0", "0.3333", "150.0", "7.1111", "0.8889"]
+    );
+    let g2 = &rows[&("G2".to_string(), "2026-06-01".to_string())];
+    assert_eq!(
+        ["members", "n", "f", "e", "v", "cv"].map(|c| g2[c].as_str()),
+        ["1", "1", "2.0", "0.0", "0.0", "0.0"]
+    );
+    // May had only joins: activity rows exist with n = 0.
+    assert_eq!(
+        rows[&("G1".to_string(), "2026-05-01".to_string())]["n"],
+        "0"
+    );
+}

@@ -1,0 +1,95 @@
+-- group_health: the health of each community group (社群) per month, for the last
+-- `diagnosis_months` complete months in which the group had activity.
+--
+--   members  the group's size: members with any event in the group before the month ends;
+--   n        active members: members with an interaction (any event but join and leave)
+--            in the group that month;
+--   f        interactions per active member (frequency);
+--   e        engagement quality: (shares + invites whose invitee has a paid order) per
+--            message (0 without messages);
+--   v        value: the paid spend that month of the group's active members (a member
+--            active in two groups counts in both);
+--   cv       community value: n, f, e and v each divided by that month's mean over all
+--            groups, multiplied (1 = an average group on every count);
+--   interaction_effect  f × e × n / members: frequency × quality × participation.
+WITH events AS (
+    SELECT member_id, group_id, event_type, target_member_id,
+           CAST(date_part('year', occurred_at) AS BIGINT) * 12 + CAST(date_part('month', occurred_at) AS BIGINT) - 1 AS month_index
+    FROM community_events
+    WHERE occurred_at < $as_of
+),
+window_months AS (
+    SELECT CAST(date_part('year', $as_of) AS BIGINT) * 12 + CAST(date_part('month', $as_of) AS BIGINT) - 1 AS current_index
+),
+buyers AS (
+    SELECT DISTINCT member_id FROM paid_orders
+),
+activity AS (
+    SELECT
+        e.group_id,
+        e.month_index,
+        COUNT(DISTINCT e.member_id) FILTER (WHERE e.event_type NOT IN ('join', 'leave')) AS n,
+        COUNT(*) FILTER (WHERE e.event_type NOT IN ('join', 'leave')) AS interactions,
+        COUNT(*) FILTER (WHERE e.event_type = 'message') AS messages,
+        COUNT(*) FILTER (WHERE e.event_type = 'share') AS shares,
+        COUNT(*) FILTER (WHERE e.event_type = 'invite' AND b.member_id IS NOT NULL) AS converted_invites
+    FROM events e
+    LEFT JOIN buyers b ON b.member_id = e.target_member_id
+    CROSS JOIN window_months w
+    WHERE e.month_index < w.current_index AND e.month_index >= w.current_index - $diagnosis_months
+    GROUP BY e.group_id, e.month_index
+),
+first_seen AS (
+    SELECT group_id, member_id, MIN(month_index) AS first_index FROM events GROUP BY group_id, member_id
+),
+sizes AS (
+    SELECT a.group_id, a.month_index, COUNT(f.member_id) AS members
+    FROM activity a
+    JOIN first_seen f ON f.group_id = a.group_id AND f.first_index <= a.month_index
+    GROUP BY a.group_id, a.month_index
+),
+active_members AS (
+    SELECT DISTINCT group_id, month_index, member_id
+    FROM events
+    WHERE event_type NOT IN ('join', 'leave')
+),
+value AS (
+    SELECT a.group_id, a.month_index, SUM(m.spend) AS v
+    FROM active_members a
+    JOIN member_months m ON m.member_id = a.member_id AND m.month_index = a.month_index
+    GROUP BY a.group_id, a.month_index
+),
+measures AS (
+    SELECT
+        a.group_id,
+        a.month_index,
+        s.members,
+        a.n,
+        CASE WHEN a.n > 0 THEN CAST(a.interactions AS DOUBLE) / a.n ELSE 0.0 END AS f,
+        CASE WHEN a.messages > 0 THEN CAST(a.shares + a.converted_invites AS DOUBLE) / a.messages ELSE 0.0 END AS e,
+        CAST(COALESCE(v.v, 0) AS DOUBLE) AS v
+    FROM activity a
+    JOIN sizes s ON s.group_id = a.group_id AND s.month_index = a.month_index
+    LEFT JOIN value v ON v.group_id = a.group_id AND v.month_index = a.month_index
+),
+normalised AS (
+    SELECT
+        *,
+        (n / NULLIF(AVG(CAST(n AS DOUBLE)) OVER (PARTITION BY month_index), 0))
+        * (f / NULLIF(AVG(f) OVER (PARTITION BY month_index), 0))
+        * (e / NULLIF(AVG(e) OVER (PARTITION BY month_index), 0))
+        * (v / NULLIF(AVG(v) OVER (PARTITION BY month_index), 0)) AS cv
+    FROM measures
+)
+SELECT
+    group_id,
+    make_date(CAST(month_index / 12 AS BIGINT), CAST(month_index % 12 + 1 AS BIGINT), 1) AS period,
+    $as_of AS as_of,
+    members,
+    n,
+    ROUND(f, 4) AS f,
+    ROUND(e, 4) AS e,
+    ROUND(v, 2) AS v,
+    ROUND(COALESCE(cv, 0.0), 4) AS cv,
+    ROUND(f * e * n / members, 4) AS interaction_effect
+FROM normalised
