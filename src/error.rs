@@ -97,11 +97,11 @@ impl std::error::Error for SiyuError {}
 /// better (an unreadable input file is an input error and is mapped where it is read).
 impl From<DataFusionError> for SiyuError {
     fn from(err: DataFusionError) -> Self {
-        match err {
+        match err.find_root() {
             DataFusionError::ResourcesExhausted(msg) => SiyuError::runtime(format!(
-                "out of memory budget: {msg} (raise --memory-limit or free disk for spilling)"
+                "out of memory budget: {msg} (raise --memory-limit, or free disk for spilling)"
             )),
-            other => SiyuError::runtime(other.to_string()),
+            _ => SiyuError::runtime(err.to_string()),
         }
     }
 }

@@ -389,7 +389,8 @@ pub fn parquet_table(paths: &[PathBuf], schema: SchemaRef) -> Result<Arc<Listing
 }
 
 fn file_url(path: &Path) -> Result<ListingTableUrl> {
-    let absolute = std::path::absolute(path)
+    // Canonical: object-store paths may not contain `..` (job files use relative paths).
+    let absolute = std::fs::canonicalize(path)
         .map_err(|e| SiyuError::io(ErrorClass::Input, "cannot resolve", path, e))?;
     let url = url::Url::from_file_path(&absolute)
         .map_err(|_| SiyuError::input(format!("cannot make a URL of {}", absolute.display())))?;

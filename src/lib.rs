@@ -12,6 +12,7 @@ pub mod contract;
 pub mod dag;
 pub mod error;
 pub mod failpoint;
+pub mod generate;
 
 pub mod input;
 pub mod job;

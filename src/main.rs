@@ -219,7 +219,30 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
             }
             Ok(())
         }
-        Command::Generate { .. } => Ok(()),
+        Command::Generate {
+            scale,
+            out,
+            seed,
+            end_date,
+        } => {
+            let end_date = end_date.unwrap_or_else(|| chrono::Local::now().date_naive());
+            let params = siyu::generate::GenerateParams {
+                scale,
+                seed,
+                end_date,
+            };
+            let started = std::time::Instant::now();
+            let summary = siyu::generate::generate(&params, &out)?;
+            for t in &summary.tables {
+                println!("{}\t{} rows\t{} files", t.table, t.rows, t.files);
+            }
+            tracing::info!(
+                seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+                out = %out.display(),
+                "generated"
+            );
+            Ok(())
+        }
     }
 }
 

@@ -15,8 +15,8 @@ use chrono::{NaiveDate, Utc};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::MemTable;
 use datafusion::prelude::{DataFrame, SessionContext};
-use futures::FutureExt;
 use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -508,6 +508,13 @@ pub async fn run(job_path: &Path, opts: &Options, log_format: LogFormat) -> Resu
 
     let progress = Progress::new(p.steps.len(), log_format);
     let mut step_reports = Vec::new();
+    // Independent steps run together, except under a memory budget, which then goes to
+    // one query at a time rather than being split thin between several.
+    let concurrency = if opts.memory_limit.is_some() {
+        1
+    } else {
+        usize::MAX
+    };
     for level in &p.schedule.levels {
         let runs = level.iter().map(|&i| {
             let s = &p.steps[i];
@@ -524,7 +531,11 @@ pub async fn run(job_path: &Path, opts: &Options, log_format: LogFormat) -> Resu
                 Ok::<_, SiyuError>((i, seconds))
             }
         });
-        for (i, seconds) in futures::future::try_join_all(runs).await? {
+        let done: Vec<(usize, f64)> = futures::stream::iter(runs)
+            .buffered(concurrency.min(level.len()))
+            .try_collect()
+            .await?;
+        for (i, seconds) in done {
             let s = &p.steps[i];
             let written = sink
                 .written

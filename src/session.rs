@@ -28,6 +28,10 @@ pub fn new_session(
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = memory_limit {
         runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+        // Each sort holds this much back for merging its spill files; DataFusion's 10 MB
+        // default alone exceeds a small budget shared by several sorts.
+        let per_sort = (limit / (8 * partitions)).clamp(256 << 10, 10 << 20);
+        config.options_mut().execution.sort_spill_reservation_bytes = per_sort;
     }
     if let Some(dir) = spill_dir {
         std::fs::create_dir_all(dir).map_err(|e| {
