@@ -83,7 +83,7 @@ normalised AS (
 )
 SELECT
     group_id,
-    make_date(CAST(month_index / 12 AS BIGINT), CAST(month_index % 12 + 1 AS BIGINT), 1) AS period,
+    make_date(CAST(FLOOR(month_index / 12) AS BIGINT), CAST(month_index % 12 + 1 AS BIGINT), 1) AS period,
     $as_of AS as_of,
     members,
     n,

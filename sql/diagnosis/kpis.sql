@@ -78,7 +78,7 @@ rates AS (
     GROUP BY c.period_index
 )
 SELECT
-    make_date(CAST(p.period_index / 12 AS BIGINT), CAST(p.period_index % 12 + 1 AS BIGINT), 1) AS period,
+    make_date(CAST(FLOOR(p.period_index / 12) AS BIGINT), CAST(p.period_index % 12 + 1 AS BIGINT), 1) AS period,
     $as_of AS as_of,
     COALESCE(j.new_members, 0) AS new_members,
     COALESCE(b.first_time_buyers, 0) AS first_time_buyers,

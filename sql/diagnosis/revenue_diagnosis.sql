@@ -11,7 +11,8 @@
 -- which add up to R₁ − R₀ with no residual. Effects are money rounded to cents; the
 -- ticket effect takes the sub-cent rounding so the three add up to revenue_delta to
 -- the cent. When a layer had no revenue in one of the two months, the whole change is
--- a heads effect (customers arrived or left).
+-- a heads effect (customers arrived or left). Money ratios are rounded in cents, so a
+-- half cent rounds up as in decimal arithmetic.
 WITH layers AS (
     SELECT pyramid_layer FROM (VALUES ('top_2'), ('top_2_5'), ('top_5_10'), ('top_10_15'),
                                       ('top_15_20'), ('top_20_100'), ('non_buyer')) AS t(pyramid_layer)
@@ -78,7 +79,7 @@ split AS (
     FROM effects
 )
 SELECT
-    make_date(CAST(period_index / 12 AS BIGINT), CAST(period_index % 12 + 1 AS BIGINT), 1) AS period,
+    make_date(CAST(FLOOR(period_index / 12) AS BIGINT), CAST(period_index % 12 + 1 AS BIGINT), 1) AS period,
     comparison,
     pyramid_layer,
     $as_of AS as_of,
@@ -86,8 +87,8 @@ SELECT
     orders,
     CAST(revenue AS DOUBLE) AS revenue,
     ROUND(CAST(orders AS DOUBLE) / NULLIF(heads, 0), 4) AS frequency,
-    ROUND(r1 / NULLIF(orders, 0), 2) AS ticket,
-    ROUND(r1 / NULLIF(heads, 0), 2) AS revenue_per_head,
+    ROUND(r1 * 100 / NULLIF(orders, 0)) / 100 AS ticket,
+    ROUND(r1 * 100 / NULLIF(heads, 0)) / 100 AS revenue_per_head,
     heads_base,
     orders_base,
     CAST(revenue_base AS DOUBLE) AS revenue_base,

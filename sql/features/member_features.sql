@@ -24,7 +24,9 @@ SELECT
     COALESCE(p.frequency, 0) AS frequency,
     -- RFM's M: the average paid amount per order in the frequency window (《营销5.0》
     -- defines M per transaction, not as the total); null without orders in the window.
-    ROUND(CAST(p.spend_frequency_window AS DOUBLE) / NULLIF(p.frequency, 0), 2) AS monetary_avg,
+    -- Rounded in cents, so a half cent rounds up as in decimal arithmetic (88.21 / 2 =
+    -- 44.11), not as its nearest binary double would.
+    ROUND(CAST(p.spend_frequency_window * 100 AS DOUBLE) / NULLIF(p.frequency, 0)) / 100 AS monetary_avg,
     CAST(ROUND(CAST(COALESCE(p.spend_window, 0) AS DOUBLE), 2) AS DOUBLE) AS total_spend_365d,
     COALESCE(p.orders_all_time, 0) AS orders_all_time,
     CAST(p.first_order_at AS DATE) AS first_order_date,

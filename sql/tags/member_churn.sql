@@ -58,10 +58,10 @@ judged AS (
 SELECT
     f.member_id,
     $as_of AS as_of,
-    ROUND(j.interval_days, 1) AS interval_days,
-    CAST(j.last_order_date + CAST(ROUND(j.interval_days) AS BIGINT) AS DATE) AS next_purchase_expected_at,
+    ROUND(j.interval_days * 10) / 10 AS interval_days,
+    CAST(j.last_order_date + CAST(ROUND(j.interval_days) AS INT) AS DATE) AS next_purchase_expected_at,
     CASE WHEN j.member_id IS NULL THEN NULL
-         ELSE GREATEST($as_of - CAST(j.last_order_date + CAST(ROUND(j.interval_days) AS BIGINT) AS DATE), 0)
+         ELSE GREATEST($as_of - CAST(j.last_order_date + CAST(ROUND(j.interval_days) AS INT) AS DATE), 0)
     END AS overdue_days,
     CASE
         WHEN j.member_id IS NULL THEN 'none'
