@@ -25,6 +25,9 @@ fn orders_of_100_and_300_give_f_2_m_200_total_400() {
     assert_eq!(m["total_spend_365d"], "400.0");
     assert_eq!(m["recency_days"], "30");
     assert_eq!(m["orders_all_time"], "2");
+    assert_eq!(m["aov"], "200.0");
+    assert_eq!(m["tenure_days"], "912", "joined 2024-01-01");
+    assert_eq!(m["refund_rate"], "0.0");
 }
 
 #[test]
@@ -49,6 +52,8 @@ fn a_member_whose_only_order_is_refunded_has_no_purchases() {
     assert_eq!(m["churn_risk"], "none");
     assert_eq!(m["tier"], "regular");
     assert_eq!(m["pyramid_layer"], "non_buyer");
+    assert_eq!(m["refund_rate"], "1.0");
+    assert_eq!(m["aov"], "null");
 }
 
 #[test]

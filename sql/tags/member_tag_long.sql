@@ -17,6 +17,12 @@ FROM (
     UNION ALL
     SELECT member_id, as_of, 'last_order_date' AS tag, CAST(last_order_date AS VARCHAR) AS value FROM member_tags
     UNION ALL
+    SELECT member_id, as_of, 'aov' AS tag, CAST(aov AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'tenure_days' AS tag, CAST(tenure_days AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'refund_rate' AS tag, CAST(refund_rate AS VARCHAR) AS value FROM member_tags
+    UNION ALL
     SELECT member_id, as_of, 'rfm_r' AS tag, CAST(rfm_r AS VARCHAR) AS value FROM member_tags
     UNION ALL
     SELECT member_id, as_of, 'rfm_f' AS tag, CAST(rfm_f AS VARCHAR) AS value FROM member_tags
