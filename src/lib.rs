@@ -18,6 +18,7 @@ pub mod input;
 pub mod job;
 pub mod logging;
 pub mod publish;
+pub mod rules;
 pub mod runner;
 pub mod session;
 pub mod sql;
