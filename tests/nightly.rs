@@ -130,3 +130,64 @@ fn a_memory_limit_changes_how_the_job_runs_not_what_it_publishes() {
     }
     assert!(compared >= 8, "compared {compared} tables");
 }
+
+#[test]
+fn basket_rules_on_testdata_find_the_planted_bundles() {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Float64Type;
+    let dir = tempfile::tempdir().unwrap();
+    let job = repo().join("jobs/nightly.toml");
+    let out = dir.path().join("out");
+    let o = siyu(
+        &[
+            "run",
+            job.to_str().unwrap(),
+            "--as-of",
+            AS_OF,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let mut single = std::collections::HashMap::new();
+    for b in read_parquet(&out.join(format!("nightly/as_of={AS_OF}/basket_rules.parquet"))) {
+        let (a, c) = (
+            b.column_by_name("antecedent").unwrap().as_list::<i32>(),
+            b.column_by_name("consequent").unwrap().as_list::<i32>(),
+        );
+        let conf = b
+            .column_by_name("confidence")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        let lift = b
+            .column_by_name("lift")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        for r in 0..b.num_rows() {
+            let (av, cv) = (a.value(r), c.value(r));
+            let (av, cv) = (av.as_string::<i32>(), cv.as_string::<i32>());
+            if av.len() == 1 {
+                single.insert(
+                    (av.value(0).to_string(), cv.value(0).to_string()),
+                    (conf.value(r), lift.value(r)),
+                );
+            }
+        }
+    }
+    // testdata is generate --scale 0.02: the bundles of that scale.
+    let bundles = siyu::generate::planted_bundles(0.02);
+    let found = bundles
+        .iter()
+        .filter(|b| {
+            single
+                .get(&(b[0].clone(), b[1].clone()))
+                .is_some_and(|&(c, l)| c > 0.5 && l > 2.0)
+        })
+        .count();
+    assert!(
+        found >= 8,
+        "{found} of {} planted bundles found as strong rules",
+        bundles.len()
+    );
+}

@@ -3,3 +3,4 @@
 
 pub mod assoc;
 pub mod fpgrowth;
+pub mod table;

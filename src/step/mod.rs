@@ -6,6 +6,7 @@
 //! are declared in the job file as `[[steps]] type = "..."` and built by [`build`]. A new
 //! step kind is a new module here plus one arm in [`build`]; the runner does not change.
 
+pub mod rules;
 pub mod sql;
 
 use std::collections::BTreeMap;
@@ -70,22 +71,20 @@ pub trait Step: Send + Sync {
 }
 
 /// The step kinds a job file may declare under `[[steps]]`.
-pub const STEP_KINDS: &[&str] = &[];
+pub const STEP_KINDS: &[&str] = &["rules"];
 
 /// Build a `[[steps]]` entry into a runnable step, checking its parameters.
 pub fn build(decl: &StepDecl, job_path: &Path) -> std::result::Result<Box<dyn Step>, Problem> {
     let at = format!("{} [[steps]] #{}", job_path.display(), decl.index + 1);
-    Err(Problem::new(
-        ErrorClass::Config,
-        at,
-        format!(
-            "unknown step type {:?} (known step types: {})",
-            decl.kind,
-            if STEP_KINDS.is_empty() {
-                "none yet; SQL steps come from [sql] dirs".to_string()
-            } else {
+    match decl.kind.as_str() {
+        "rules" => Ok(Box::new(rules::RulesStep::build(&decl.table, &at)?)),
+        other => Err(Problem::new(
+            ErrorClass::Config,
+            at,
+            format!(
+                "unknown step type {other:?} (known step types: {})",
                 STEP_KINDS.join(", ")
-            }
-        ),
-    ))
+            ),
+        )),
+    }
 }

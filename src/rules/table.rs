@@ -1,0 +1,288 @@
+//! Mining rules from a table of (basket, item) rows and turning them back into Arrow.
+//! Shared by the `rules` step and the `siyu rules` command.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Int64Array, ListBuilder, RecordBatch, StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::logical_expr::{cast, ident};
+use datafusion::prelude::DataFrame;
+use futures::StreamExt;
+
+use super::assoc::{Rule, rank, rules};
+use super::fpgrowth::{Itemset, MineParams, min_count_for, mine_weighted};
+use crate::error::{Result, SiyuError};
+
+/// What to mine and how.
+#[derive(Debug, Clone)]
+pub struct RuleParams {
+    /// Fraction of baskets, 0 < s ≤ 1.
+    pub min_support: f64,
+    pub min_confidence: f64,
+    pub max_len: Option<usize>,
+    pub multi_consequent: bool,
+}
+
+impl RuleParams {
+    /// Check the parameters once, before any work.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if !(self.min_support > 0.0 && self.min_support <= 1.0) {
+            return Err(format!(
+                "min_support must be in (0, 1], found {}",
+                self.min_support
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.min_confidence) {
+            return Err(format!(
+                "min_confidence must be in [0, 1], found {}",
+                self.min_confidence
+            ));
+        }
+        if self.max_len == Some(0) {
+            return Err("max_len must be at least 1".to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Frequent itemsets and ranked rules over item labels.
+pub struct Mined {
+    pub baskets: u64,
+    /// Item code → label (e.g. product_id).
+    pub labels: Vec<String>,
+    pub itemsets: Vec<Itemset>,
+    pub rules: Vec<Rule>,
+}
+
+/// Read (basket, item) rows, group them into baskets, mine. Rows are sorted by basket so
+/// baskets can be cut while streaming; identical baskets are merged with a weight.
+pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) -> Result<Mined> {
+    params.check().map_err(SiyuError::config)?;
+    let df = df
+        .select(vec![
+            cast(ident(basket), DataType::Utf8).alias("basket"),
+            cast(ident(item), DataType::Utf8).alias("item"),
+        ])?
+        .filter(
+            ident("basket")
+                .is_not_null()
+                .and(ident("item").is_not_null()),
+        )?
+        .sort(vec![ident("basket").sort(true, true)])?;
+    let mut stream = df.execute_stream().await?;
+    let mut codes: HashMap<String, u32> = HashMap::new();
+    let mut labels: Vec<String> = Vec::new();
+    let mut merged: HashMap<Vec<u32>, u64> = HashMap::new();
+    let mut current_key: Option<String> = None;
+    let mut current: Vec<u32> = Vec::new();
+    let close = |items: &mut Vec<u32>, merged: &mut HashMap<Vec<u32>, u64>| {
+        if !items.is_empty() {
+            items.sort_unstable();
+            items.dedup();
+            *merged.entry(std::mem::take(items)).or_default() += 1;
+        }
+    };
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let keys = batch.column(0).as_string::<i32>();
+        let items = batch.column(1).as_string::<i32>();
+        for r in 0..batch.num_rows() {
+            let key = keys.value(r);
+            if current_key.as_deref() != Some(key) {
+                close(&mut current, &mut merged);
+                current_key = Some(key.to_string());
+            }
+            let label = items.value(r);
+            let code = match codes.get(label) {
+                Some(&c) => c,
+                None => {
+                    let c = labels.len() as u32;
+                    labels.push(label.to_string());
+                    codes.insert(label.to_string(), c);
+                    c
+                }
+            };
+            current.push(code);
+        }
+    }
+    close(&mut current, &mut merged);
+    let baskets: u64 = merged.values().sum();
+    let mut weighted: Vec<(Vec<u32>, u64)> = merged.into_iter().collect();
+    weighted.sort_unstable();
+    let mine_params = MineParams {
+        min_count: min_count_for(params.min_support, baskets.max(1)),
+        max_len: params.max_len,
+    };
+    let itemsets =
+        tokio::task::block_in_place(|| mine_weighted(&weighted, labels.len(), mine_params));
+    let found = rank(rules(
+        &itemsets,
+        baskets.max(1),
+        params.min_confidence,
+        params.multi_consequent,
+    ));
+    Ok(Mined {
+        baskets,
+        labels,
+        itemsets,
+        rules: found,
+    })
+}
+
+fn list_of(
+    labels: &[String],
+    rows: &[&[u32]],
+    names: Option<&HashMap<String, String>>,
+) -> ArrayRef {
+    let mut b = ListBuilder::new(StringBuilder::new());
+    for row in rows {
+        for &i in *row {
+            let label = &labels[i as usize];
+            match names {
+                Some(n) => b.values().append_option(n.get(label)),
+                None => b.values().append_value(label),
+            }
+        }
+        b.append(true);
+    }
+    Arc::new(b.finish())
+}
+
+fn labelled(mined: &Mined, items: &[u32]) -> Vec<u32> {
+    let mut v = items.to_vec();
+    v.sort_by(|&a, &b| mined.labels[a as usize].cmp(&mined.labels[b as usize]));
+    v
+}
+
+/// Schema of `basket_rules`.
+pub fn rules_schema() -> SchemaRef {
+    let list = || DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
+    Arc::new(Schema::new(vec![
+        Field::new("rank", DataType::Int64, false),
+        Field::new("antecedent", list(), false),
+        Field::new("consequent", list(), false),
+        Field::new("antecedent_names", list(), false),
+        Field::new("consequent_names", list(), false),
+        Field::new("support", DataType::Float64, false),
+        Field::new("confidence", DataType::Float64, false),
+        Field::new("lift", DataType::Float64, false),
+        Field::new("leverage", DataType::Float64, false),
+        Field::new("conviction", DataType::Float64, false),
+        Field::new("antecedent_count", DataType::Int64, false),
+        Field::new("consequent_count", DataType::Int64, false),
+        Field::new("rule_count", DataType::Int64, false),
+    ]))
+}
+
+/// The ranked rules as a `basket_rules` batch; `names` maps labels to display names.
+pub fn rules_batch(mined: &Mined, names: Option<&HashMap<String, String>>) -> Result<RecordBatch> {
+    let ante: Vec<Vec<u32>> = mined
+        .rules
+        .iter()
+        .map(|r| labelled(mined, &r.antecedent))
+        .collect();
+    let cons: Vec<Vec<u32>> = mined
+        .rules
+        .iter()
+        .map(|r| labelled(mined, &r.consequent))
+        .collect();
+    let a: Vec<&[u32]> = ante.iter().map(|v| v.as_slice()).collect();
+    let c: Vec<&[u32]> = cons.iter().map(|v| v.as_slice()).collect();
+    let f = |g: fn(&Rule) -> f64| {
+        Arc::new(Float64Array::from_iter_values(mined.rules.iter().map(g))) as ArrayRef
+    };
+    let i = |g: fn(&Rule) -> u64| {
+        Arc::new(Int64Array::from_iter_values(
+            mined.rules.iter().map(|r| g(r) as i64),
+        )) as ArrayRef
+    };
+    let empty = HashMap::new();
+    RecordBatch::try_new(
+        rules_schema(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(1..=mined.rules.len() as i64)),
+            list_of(&mined.labels, &a, None),
+            list_of(&mined.labels, &c, None),
+            list_of(&mined.labels, &a, Some(names.unwrap_or(&empty))),
+            list_of(&mined.labels, &c, Some(names.unwrap_or(&empty))),
+            f(|r| r.support),
+            f(|r| r.confidence),
+            f(|r| r.lift),
+            f(|r| r.leverage),
+            f(|r| r.conviction),
+            i(|r| r.antecedent_count),
+            i(|r| r.consequent_count),
+            i(|r| r.rule_count),
+        ],
+    )
+    .map_err(|e| SiyuError::runtime(format!("building basket_rules: {e}")))
+}
+
+/// Schema of the frequent itemsets table.
+pub fn itemsets_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "items",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            false,
+        ),
+        Field::new("count", DataType::Int64, false),
+        Field::new("support", DataType::Float64, false),
+    ]))
+}
+
+/// Every frequent itemset (items sorted by label), in a stable order: by length, then
+/// items.
+pub fn itemsets_batch(mined: &Mined) -> Result<RecordBatch> {
+    let mut sets: Vec<(Vec<u32>, u64)> = mined
+        .itemsets
+        .iter()
+        .map(|s| (labelled(mined, &s.items), s.count))
+        .collect();
+    sets.sort_by(|a, b| {
+        a.0.len().cmp(&b.0.len()).then_with(|| {
+            let la: Vec<&String> = a.0.iter().map(|&i| &mined.labels[i as usize]).collect();
+            let lb: Vec<&String> = b.0.iter().map(|&i| &mined.labels[i as usize]).collect();
+            la.cmp(&lb)
+        })
+    });
+    let rows: Vec<&[u32]> = sets.iter().map(|(v, _)| v.as_slice()).collect();
+    let n = mined.baskets.max(1) as f64;
+    RecordBatch::try_new(
+        itemsets_schema(),
+        vec![
+            list_of(&mined.labels, &rows, None),
+            Arc::new(Int64Array::from_iter_values(
+                sets.iter().map(|s| s.1 as i64),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                sets.iter().map(|s| s.1 as f64 / n),
+            )),
+        ],
+    )
+    .map_err(|e| SiyuError::runtime(format!("building itemsets: {e}")))
+}
+
+/// A label → name map from two columns of a table (e.g. products' product_id → name).
+pub async fn names(df: DataFrame, key: &str, value: &str) -> Result<HashMap<String, String>> {
+    let df = df.select(vec![
+        cast(ident(key), DataType::Utf8).alias("k"),
+        cast(ident(value), DataType::Utf8).alias("v"),
+    ])?;
+    let mut out = HashMap::new();
+    for b in df.collect().await? {
+        let (k, v) = (
+            b.column(0).as_string::<i32>(),
+            b.column(1).as_string::<i32>(),
+        );
+        for r in 0..b.num_rows() {
+            if k.is_valid(r) && v.is_valid(r) {
+                out.insert(k.value(r).to_string(), v.value(r).to_string());
+            }
+        }
+    }
+    Ok(out)
+}
