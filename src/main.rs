@@ -59,6 +59,31 @@ enum Command {
         #[arg(long, value_enum)]
         format: Option<PlanFormat>,
     },
+    /// Mine frequent itemsets and basket rules from a parquet file of (basket, item) rows.
+    Rules {
+        /// A parquet file (or directory / glob) with one row per (basket, item).
+        #[arg(long)]
+        input: String,
+        /// Column that identifies a basket (an order, a member, …).
+        #[arg(long)]
+        basket: String,
+        /// Column that identifies an item (a product, a category, …).
+        #[arg(long)]
+        item: String,
+        /// Minimum support, a fraction of baskets in (0, 1].
+        #[arg(long)]
+        min_support: f64,
+        #[arg(long, default_value_t = 0.0)]
+        min_confidence: f64,
+        #[arg(long)]
+        max_len: Option<usize>,
+        /// Also write every frequent itemset (items, count, support) here.
+        #[arg(long)]
+        itemsets: Option<PathBuf>,
+        /// Write the rules here (parquet) instead of printing the top ones.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write a deterministic synthetic retailer following the input contract.
     Generate {
         /// 1 ≈ 100k members, 1M orders; fractional scales work.
@@ -217,6 +242,34 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
                 }
                 PlanFormat::Table => print_plan_table(&steps),
             }
+            Ok(())
+        }
+        Command::Rules {
+            input,
+            basket,
+            item,
+            min_support,
+            min_confidence,
+            max_len,
+            itemsets,
+            out,
+        } => {
+            let params = siyu::rules::table::RuleParams {
+                min_support,
+                min_confidence,
+                max_len,
+                multi_consequent: false,
+            };
+            let summary = siyu::rules::cli::run(
+                &input,
+                &basket,
+                &item,
+                &params,
+                itemsets.as_deref(),
+                out.as_deref(),
+            )
+            .await?;
+            print!("{summary}");
             Ok(())
         }
         Command::Generate {

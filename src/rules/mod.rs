@@ -2,5 +2,6 @@
 //! per-member recommendations built on them.
 
 pub mod assoc;
+pub mod cli;
 pub mod fpgrowth;
 pub mod table;

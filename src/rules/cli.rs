@@ -1,0 +1,85 @@
+//! `siyu rules`: ad-hoc mining of one parquet file, outside any job.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::Path;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+use super::table::{RuleParams, itemsets_batch, mine, rules_batch};
+use crate::error::{ErrorClass, Result, SiyuError};
+
+/// Mine `input` and write or print the results; returns the text to print.
+pub async fn run(
+    input: &str,
+    basket: &str,
+    item: &str,
+    params: &RuleParams,
+    itemsets: Option<&Path>,
+    out: Option<&Path>,
+) -> Result<String> {
+    params.check().map_err(SiyuError::config)?;
+    let ctx = SessionContext::new();
+    let df = ctx
+        .read_parquet(input, ParquetReadOptions::default())
+        .await
+        .map_err(|e| SiyuError::input(format!("{input}: cannot read parquet: {e}")))?;
+    for c in [basket, item] {
+        if df.schema().field_with_unqualified_name(c).is_err() {
+            return Err(SiyuError::input(format!("{input}: no column {c}")));
+        }
+    }
+    let started = std::time::Instant::now();
+    let mined = mine(df, basket, item, params).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "{} baskets, {} items, {} frequent itemsets, {} rules (lift > 1) in {seconds:.3} s",
+        mined.baskets,
+        mined.labels.len(),
+        mined.itemsets.len(),
+        mined.rules.len()
+    );
+    if let Some(path) = itemsets {
+        write(path, &itemsets_batch(&mined)?)?;
+    }
+    let rules = rules_batch(&mined, None)?;
+    match out {
+        Some(path) => write(path, &rules)?,
+        None => {
+            for r in mined.rules.iter().take(20) {
+                let names = |v: &[u32]| {
+                    let mut n: Vec<&str> = v
+                        .iter()
+                        .map(|&i| mined.labels[i as usize].as_str())
+                        .collect();
+                    n.sort_unstable();
+                    n.join(", ")
+                };
+                let _ = writeln!(
+                    text,
+                    "{{{}}} => {{{}}}  support {:.6}  confidence {:.6}  lift {:.6}",
+                    names(&r.antecedent),
+                    names(&r.consequent),
+                    r.support,
+                    r.confidence,
+                    r.lift
+                );
+            }
+        }
+    }
+    Ok(text)
+}
+
+fn write(path: &Path, batch: &RecordBatch) -> Result<()> {
+    let file = File::create(path)
+        .map_err(|e| SiyuError::io(ErrorClass::Publish, "cannot create", path, e))?;
+    let mut w = ArrowWriter::try_new(file, batch.schema(), None)
+        .map_err(|e| SiyuError::publish(format!("{}: {e}", path.display())))?;
+    w.write(batch)
+        .and_then(|_| w.close().map(|_| ()))
+        .map_err(|e| SiyuError::publish(format!("writing {}: {e}", path.display())))
+}
