@@ -132,7 +132,7 @@ fn a_memory_limit_changes_how_the_job_runs_not_what_it_publishes() {
 }
 
 #[test]
-fn basket_rules_on_testdata_find_the_planted_bundles() {
+fn basket_rules_and_recommendations_on_testdata_find_the_planted_bundles() {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::Float64Type;
     let dir = tempfile::tempdir().unwrap();
@@ -151,7 +151,13 @@ fn basket_rules_on_testdata_find_the_planted_bundles() {
     );
     assert!(o.status.success(), "{}", text(&o));
     let mut single = std::collections::HashMap::new();
+    // rank → (antecedent, consequent, confidence)
+    let mut by_rank = std::collections::HashMap::new();
     for b in read_parquet(&out.join(format!("nightly/as_of={AS_OF}/basket_rules.parquet"))) {
+        let rank = b
+            .column_by_name("rank")
+            .unwrap()
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
         let (a, c) = (
             b.column_by_name("antecedent").unwrap().as_list::<i32>(),
             b.column_by_name("consequent").unwrap().as_list::<i32>(),
@@ -167,6 +173,10 @@ fn basket_rules_on_testdata_find_the_planted_bundles() {
         for r in 0..b.num_rows() {
             let (av, cv) = (a.value(r), c.value(r));
             let (av, cv) = (av.as_string::<i32>(), cv.as_string::<i32>());
+            let strings = |a: &datafusion::arrow::array::StringArray| -> Vec<String> {
+                (0..a.len()).map(|i| a.value(i).to_string()).collect()
+            };
+            by_rank.insert(rank.value(r), (strings(av), strings(cv), conf.value(r)));
             if av.len() == 1 {
                 single.insert(
                     (av.value(0).to_string(), cv.value(0).to_string()),
@@ -190,4 +200,68 @@ fn basket_rules_on_testdata_find_the_planted_bundles() {
         "{found} of {} planted bundles found as strong rules",
         bundles.len()
     );
+
+    // Recommendations: at most 5 per member, ranked 1..n, each the consequent of the
+    // rule it names, scored by that rule's confidence, best first.
+    let mut per_member: std::collections::BTreeMap<String, Vec<(i32, f64)>> = Default::default();
+    let mut bundle_recs = 0;
+    for b in read_parquet(&out.join(format!("nightly/as_of={AS_OF}/recommendations.parquet"))) {
+        let member = b.column_by_name("member_id").unwrap().as_string::<i32>();
+        let product = b.column_by_name("product_id").unwrap().as_string::<i32>();
+        let reason = b.column_by_name("reason").unwrap().as_string::<i32>();
+        let rank = b
+            .column_by_name("rank")
+            .unwrap()
+            .as_primitive::<datafusion::arrow::datatypes::Int32Type>();
+        let rule = b
+            .column_by_name("rule_rank")
+            .unwrap()
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let score = b
+            .column_by_name("score")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        for r in 0..b.num_rows() {
+            let (ante, cons, conf) = &by_rank[&rule.value(r)];
+            assert!(cons.contains(&product.value(r).to_string()));
+            assert_eq!(*conf, score.value(r));
+            assert!(
+                reason.value(r).starts_with("bought "),
+                "{}",
+                reason.value(r)
+            );
+            if bundles
+                .iter()
+                .any(|bd| ante == &vec![bd[0].clone()] && product.value(r) == bd[1])
+            {
+                bundle_recs += 1;
+            }
+            per_member
+                .entry(member.value(r).to_string())
+                .or_default()
+                .push((rank.value(r), score.value(r)));
+        }
+    }
+    assert!(
+        per_member.len() > 100,
+        "{} members recommended",
+        per_member.len()
+    );
+    for (m, mut recs) in per_member {
+        recs.sort_by_key(|x| x.0);
+        assert!(recs.len() <= 5, "{m}: {recs:?}");
+        for (k, w) in recs.windows(2).enumerate() {
+            assert_eq!(w[0].0, k as i32 + 1, "{m}: {recs:?}");
+            assert!(w[0].1 >= w[1].1, "{m}: {recs:?}");
+        }
+    }
+    assert!(
+        bundle_recs > 0,
+        "no recommendation comes from a planted bundle"
+    );
+    let cats = read_parquet(&out.join(format!(
+        "nightly/as_of={AS_OF}/category_recommendations.parquet"
+    )));
+    assert!(cats.iter().map(|b| b.num_rows()).sum::<usize>() > 0);
+    assert!(cats[0].column_by_name("category").is_some());
 }

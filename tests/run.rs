@@ -429,7 +429,7 @@ fn plan_lists_steps_in_order_as_json() {
     assert_eq!(steps[1]["name"], "member_features");
     assert_eq!(
         steps[1]["reads"],
-        serde_json::json!(["members", "paid_orders"])
+        serde_json::json!(["members", "orders", "paid_orders"])
     );
     assert_eq!(
         steps[1]["published"],

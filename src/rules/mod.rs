@@ -4,4 +4,5 @@
 pub mod assoc;
 pub mod cli;
 pub mod fpgrowth;
+pub mod recommend;
 pub mod table;

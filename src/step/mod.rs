@@ -6,6 +6,7 @@
 //! are declared in the job file as `[[steps]] type = "..."` and built by [`build`]. A new
 //! step kind is a new module here plus one arm in [`build`]; the runner does not change.
 
+pub mod recommend;
 pub mod rules;
 pub mod sql;
 
@@ -71,13 +72,14 @@ pub trait Step: Send + Sync {
 }
 
 /// The step kinds a job file may declare under `[[steps]]`.
-pub const STEP_KINDS: &[&str] = &["rules"];
+pub const STEP_KINDS: &[&str] = &["rules", "recommend"];
 
 /// Build a `[[steps]]` entry into a runnable step, checking its parameters.
 pub fn build(decl: &StepDecl, job_path: &Path) -> std::result::Result<Box<dyn Step>, Problem> {
     let at = format!("{} [[steps]] #{}", job_path.display(), decl.index + 1);
     match decl.kind.as_str() {
         "rules" => Ok(Box::new(rules::RulesStep::build(&decl.table, &at)?)),
+        "recommend" => Ok(Box::new(recommend::RecommendStep::build(&decl.table, &at)?)),
         other => Err(Problem::new(
             ErrorClass::Config,
             at,

@@ -1,0 +1,452 @@
+//! The `recommend` step: per-member product (or category) recommendations from ranked
+//! basket rules. See [`crate::rules::recommend`] for the scoring.
+//!
+//! ```toml
+//! [[steps]]
+//! type = "recommend"
+//! rules = "basket_rules"              # antecedent, consequent (list<utf8>), confidence, lift, rank
+//! history = "member_recent_items"     # one row per (member, item) bought in the window
+//! member_column = "member_id"         # default
+//! item_column = "item"                # default
+//! consumables = "consumable_items"    # optional: items (column item_column) bought again and again
+//! top_n = 5                           # default
+//! min_confidence = 0.0                # default: every rule in the rules table
+//! item_output_column = "product_id"   # default: the name of the item column written
+//! output = "recommendations"          # default
+//! ```
+//!
+//! Output: member_id, rank (1 = best), the item column, score (the confidence of the
+//! rule behind it), lift, rule_rank (the rule's `rank` in the rules table), reason
+//! ("bought A + B → C (conf 0.62, lift 2.40)", with names where the rules table has
+//! `antecedent_names` / `consequent_names`), as_of. Members with no applicable rule get
+//! no rows.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Date32Array, Float64Array, Int32Array, Int64Array, ListArray,
+    RecordBatch, StringBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::logical_expr::{cast, col, ident, lit};
+use futures::FutureExt;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use serde::Deserialize;
+
+use super::{Step, StepContext};
+use crate::error::{ErrorClass, Problem, Result, SiyuError};
+use crate::rules::recommend::{Recommender, ScoredRule};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    rules: String,
+    history: String,
+    #[serde(default = "default_member")]
+    member_column: String,
+    #[serde(default = "default_item")]
+    item_column: String,
+    #[serde(default)]
+    consumables: Option<String>,
+    #[serde(default = "default_top_n")]
+    top_n: usize,
+    #[serde(default)]
+    min_confidence: f64,
+    #[serde(default = "default_item_output")]
+    item_output_column: String,
+    #[serde(default = "default_output")]
+    output: String,
+}
+
+fn default_member() -> String {
+    "member_id".into()
+}
+fn default_item() -> String {
+    "item".into()
+}
+fn default_top_n() -> usize {
+    5
+}
+fn default_item_output() -> String {
+    "product_id".into()
+}
+fn default_output() -> String {
+    "recommendations".into()
+}
+
+const RULE_COLUMNS: [&str; 5] = ["antecedent", "consequent", "confidence", "lift", "rank"];
+
+pub struct RecommendStep {
+    params: Params,
+    at: String,
+}
+
+/// Rules over item codes, with the text that explains each one.
+struct LoadedRules {
+    rules: Vec<ScoredRule>,
+    reasons: Vec<String>,
+    codes: HashMap<String, u32>,
+    labels: Vec<String>,
+}
+
+impl RecommendStep {
+    pub fn build(table: &toml::Table, at: &str) -> std::result::Result<RecommendStep, Problem> {
+        let problem = |m: String| Problem::new(ErrorClass::Config, at, m);
+        let params = Params::deserialize(toml::Value::Table(table.clone()))
+            .map_err(|e| problem(format!("recommend step: {}", e.message())))?;
+        if params.top_n == 0 {
+            return Err(problem("recommend step: top_n must be at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&params.min_confidence) {
+            return Err(problem(format!(
+                "recommend step: min_confidence must be in [0, 1], found {}",
+                params.min_confidence
+            )));
+        }
+        for name in [&params.output, &params.item_output_column] {
+            if !crate::job::is_identifier(name) {
+                return Err(problem(format!(
+                    "recommend step: {name:?} must be lowercase letters, digits and _"
+                )));
+            }
+        }
+        if [
+            "member_id",
+            "rank",
+            "score",
+            "lift",
+            "rule_rank",
+            "reason",
+            "as_of",
+        ]
+        .contains(&params.item_output_column.as_str())
+        {
+            return Err(problem(format!(
+                "recommend step: item_output_column {:?} clashes with another output column",
+                params.item_output_column
+            )));
+        }
+        Ok(RecommendStep {
+            params,
+            at: at.to_string(),
+        })
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("member_id", DataType::Utf8, false),
+            Field::new("rank", DataType::Int32, false),
+            Field::new(&self.params.item_output_column, DataType::Utf8, false),
+            Field::new("score", DataType::Float64, false),
+            Field::new("lift", DataType::Float64, false),
+            Field::new("rule_rank", DataType::Int64, false),
+            Field::new("reason", DataType::Utf8, false),
+            Field::new("as_of", DataType::Date32, false),
+        ]))
+    }
+
+    fn missing(&self, table: &str, column: &str, what: &str) -> SiyuError {
+        SiyuError::config(format!(
+            "{}: recommend step: {what} table {table} has no column {column}",
+            self.at
+        ))
+    }
+
+    async fn load_rules(&self, ctx: &StepContext) -> Result<LoadedRules> {
+        let p = &self.params;
+        let df = ctx.table(&p.rules).await?;
+        let has_names = ["antecedent_names", "consequent_names"]
+            .iter()
+            .all(|c| df.schema().field_with_unqualified_name(c).is_ok());
+        let mut cols = vec![
+            col("antecedent"),
+            col("consequent"),
+            cast(col("confidence"), DataType::Float64).alias("confidence"),
+            cast(col("lift"), DataType::Float64).alias("lift"),
+            cast(col("rank"), DataType::Int64).alias("rank"),
+        ];
+        if has_names {
+            cols.push(col("antecedent_names"));
+            cols.push(col("consequent_names"));
+        }
+        let df = df
+            .filter(
+                col("lift")
+                    .gt(lit(1.0))
+                    .and(col("confidence").gt_eq(lit(p.min_confidence))),
+            )?
+            .select(cols)?
+            .sort(vec![col("rank").sort(true, true)])?;
+        let mut loaded = LoadedRules {
+            rules: Vec::new(),
+            reasons: Vec::new(),
+            codes: HashMap::new(),
+            labels: Vec::new(),
+        };
+        let code = |loaded: &mut LoadedRules, label: &str| -> u32 {
+            if let Some(&c) = loaded.codes.get(label) {
+                return c;
+            }
+            let c = loaded.labels.len() as u32;
+            loaded.labels.push(label.to_string());
+            loaded.codes.insert(label.to_string(), c);
+            c
+        };
+        let strings = |a: &ListArray, r: usize| -> Vec<Option<String>> {
+            let v = a.value(r);
+            let s = v.as_string::<i32>();
+            (0..s.len())
+                .map(|i| s.is_valid(i).then(|| s.value(i).to_string()))
+                .collect()
+        };
+        for b in df.collect().await? {
+            let (ante, cons) = (b.column(0).as_list::<i32>(), b.column(1).as_list::<i32>());
+            let conf = b
+                .column(2)
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            let lift = b
+                .column(3)
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            let rank = b
+                .column(4)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            for r in 0..b.num_rows() {
+                let a: Vec<String> = strings(ante, r).into_iter().flatten().collect();
+                let c: Vec<String> = strings(cons, r).into_iter().flatten().collect();
+                if a.is_empty() || c.is_empty() || conf.is_null(r) || lift.is_null(r) {
+                    continue;
+                }
+                let label = |ids: &[String], names: Option<Vec<Option<String>>>| -> String {
+                    ids.iter()
+                        .enumerate()
+                        .map(|(i, id)| {
+                            names
+                                .as_ref()
+                                .and_then(|n| n.get(i).cloned().flatten())
+                                .unwrap_or_else(|| id.clone())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                };
+                let (an, cn) = if has_names {
+                    (
+                        Some(strings(b.column(5).as_list::<i32>(), r)),
+                        Some(strings(b.column(6).as_list::<i32>(), r)),
+                    )
+                } else {
+                    (None, None)
+                };
+                let (cf, lf) = (conf.value(r), lift.value(r));
+                loaded.reasons.push(format!(
+                    "bought {} → {} (conf {cf:.2}, lift {lf:.2})",
+                    label(&a, an),
+                    label(&c, cn)
+                ));
+                let mut antecedent: Vec<u32> = a.iter().map(|s| code(&mut loaded, s)).collect();
+                antecedent.sort_unstable();
+                antecedent.dedup();
+                let consequent: Vec<u32> = c.iter().map(|s| code(&mut loaded, s)).collect();
+                loaded.rules.push(ScoredRule {
+                    antecedent,
+                    consequent,
+                    confidence: cf,
+                    lift: lf,
+                    rank: if rank.is_null(r) {
+                        i64::MAX
+                    } else {
+                        rank.value(r)
+                    },
+                });
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Items of `table.column` that are known to the rules.
+    async fn item_set(
+        &self,
+        ctx: &StepContext,
+        table: &str,
+        codes: &HashMap<String, u32>,
+    ) -> Result<HashSet<u32>> {
+        let df = ctx.table(table).await?.select(vec![
+            cast(ident(&self.params.item_column), DataType::Utf8).alias("item"),
+        ])?;
+        let mut out = HashSet::new();
+        for b in df.collect().await? {
+            let s = b.column(0).as_string::<i32>();
+            for r in 0..b.num_rows() {
+                if s.is_valid(r)
+                    && let Some(&c) = codes.get(s.value(r))
+                {
+                    out.insert(c);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Each member's recent items that the rules know, sorted by member id.
+    async fn histories(
+        &self,
+        ctx: &StepContext,
+        codes: &HashMap<String, u32>,
+    ) -> Result<(Vec<String>, Vec<Vec<u32>>)> {
+        let p = &self.params;
+        let df = ctx.table(&p.history).await?.select(vec![
+            cast(ident(&p.member_column), DataType::Utf8).alias("member"),
+            cast(ident(&p.item_column), DataType::Utf8).alias("item"),
+        ])?;
+        let mut at: HashMap<String, usize> = HashMap::new();
+        let mut members: Vec<(String, Vec<u32>)> = Vec::new();
+        let mut stream = df.execute_stream().await?;
+        while let Some(b) = stream.next().await {
+            let b = b?;
+            let (m, i) = (
+                b.column(0).as_string::<i32>(),
+                b.column(1).as_string::<i32>(),
+            );
+            for r in 0..b.num_rows() {
+                if m.is_null(r) || i.is_null(r) {
+                    continue;
+                }
+                let Some(&c) = codes.get(i.value(r)) else {
+                    continue;
+                };
+                let k = match at.get(m.value(r)) {
+                    Some(&k) => k,
+                    None => {
+                        at.insert(m.value(r).to_string(), members.len());
+                        members.push((m.value(r).to_string(), Vec::new()));
+                        members.len() - 1
+                    }
+                };
+                members[k].1.push(c);
+            }
+        }
+        members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let (ids, mut items): (Vec<String>, Vec<Vec<u32>>) = members.into_iter().unzip();
+        for v in &mut items {
+            v.sort_unstable();
+            v.dedup();
+        }
+        Ok((ids, items))
+    }
+}
+
+impl Step for RecommendStep {
+    fn name(&self) -> &str {
+        &self.params.output
+    }
+    fn kind(&self) -> &'static str {
+        "recommend"
+    }
+    fn source(&self) -> String {
+        self.at.clone()
+    }
+    fn reads(&self) -> Vec<String> {
+        let mut r = vec![self.params.rules.clone(), self.params.history.clone()];
+        r.extend(self.params.consumables.clone());
+        r
+    }
+    fn writes(&self) -> Vec<String> {
+        vec![self.params.output.clone()]
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Vec<(String, SchemaRef)>>> {
+        async move {
+            let p = &self.params;
+            let rules = ctx.table(&p.rules).await?;
+            for c in RULE_COLUMNS {
+                if rules.schema().field_with_unqualified_name(c).is_err() {
+                    return Err(self.missing(&p.rules, c, "rules"));
+                }
+            }
+            let history = ctx.table(&p.history).await?;
+            for c in [&p.member_column, &p.item_column] {
+                if history.schema().field_with_unqualified_name(c).is_err() {
+                    return Err(self.missing(&p.history, c, "history"));
+                }
+            }
+            if let Some(t) = &p.consumables {
+                let df = ctx.table(t).await?;
+                if df
+                    .schema()
+                    .field_with_unqualified_name(&p.item_column)
+                    .is_err()
+                {
+                    return Err(self.missing(t, &p.item_column, "consumables"));
+                }
+            }
+            Ok(vec![(p.output.clone(), self.schema())])
+        }
+        .boxed()
+    }
+
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let p = &self.params;
+            let loaded = self.load_rules(ctx).await?;
+            let consumable = match &p.consumables {
+                Some(t) => self.item_set(ctx, t, &loaded.codes).await?,
+                None => HashSet::new(),
+            };
+            let (ids, items) = self.histories(ctx, &loaded.codes).await?;
+            let is_consumable = |i: u32| consumable.contains(&i);
+            let picks = tokio::task::block_in_place(|| {
+                Recommender::new(&loaded.rules, &is_consumable, p.top_n).for_all(&items)
+            });
+            let rows: usize = picks.iter().map(Vec::len).sum();
+            tracing::info!(
+                step = %p.output,
+                rules = loaded.rules.len(),
+                members_with_history = ids.len(),
+                members_recommended = picks.iter().filter(|v| !v.is_empty()).count(),
+                rows,
+                "recommended"
+            );
+            let as_of = (ctx.as_of - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch"))
+                .num_days() as i32;
+            let mut member = StringBuilder::with_capacity(rows, rows * 8);
+            let mut item = StringBuilder::with_capacity(rows, rows * 8);
+            let mut reason = StringBuilder::with_capacity(rows, rows * 48);
+            let (mut rank, mut score, mut lift, mut rule_rank) = (
+                Vec::with_capacity(rows),
+                Vec::with_capacity(rows),
+                Vec::with_capacity(rows),
+                Vec::with_capacity(rows),
+            );
+            for (id, member_picks) in ids.iter().zip(&picks) {
+                for (k, pick) in member_picks.iter().enumerate() {
+                    let rule = &loaded.rules[pick.rule];
+                    member.append_value(id);
+                    item.append_value(&loaded.labels[pick.item as usize]);
+                    reason.append_value(&loaded.reasons[pick.rule]);
+                    rank.push(k as i32 + 1);
+                    score.push(rule.confidence);
+                    lift.push(rule.lift);
+                    rule_rank.push(rule.rank);
+                }
+            }
+            let batch = RecordBatch::try_new(
+                self.schema(),
+                vec![
+                    Arc::new(member.finish()) as ArrayRef,
+                    Arc::new(Int32Array::from(rank)),
+                    Arc::new(item.finish()),
+                    Arc::new(Float64Array::from(score)),
+                    Arc::new(Float64Array::from(lift)),
+                    Arc::new(Int64Array::from(rule_rank)),
+                    Arc::new(reason.finish()),
+                    Arc::new(Date32Array::from(vec![as_of; rows])),
+                ],
+            )
+            .map_err(|e| SiyuError::runtime(format!("{}: building {}: {e}", self.at, p.output)))?;
+            ctx.write(&p.output, ctx.session.read_batch(batch)?).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+}
