@@ -20,6 +20,7 @@ pub mod logging;
 pub mod publish;
 pub mod rules;
 pub mod runner;
+pub mod segment;
 pub mod session;
 pub mod sql;
 pub mod step;

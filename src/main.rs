@@ -84,6 +84,41 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// k-means segments of the rows of a parquet file (linfa, k-means++ init).
+    Segment {
+        /// A parquet file (or directory / glob), one row per thing to segment.
+        #[arg(long)]
+        input: String,
+        /// The id column (unique per row).
+        #[arg(long)]
+        id: String,
+        /// Feature columns, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        features: Vec<String>,
+        /// Number of segments.
+        #[arg(long, conflicts_with = "k_range")]
+        k: Option<usize>,
+        /// Choose k from LOW..HIGH (inclusive) by the mean silhouette.
+        #[arg(long, value_name = "LOW..HIGH", value_parser = parse_range)]
+        k_range: Option<(usize, usize)>,
+        /// none, zscore, log1p_zscore, robust or log1p_robust (every feature).
+        #[arg(long, default_value = "zscore", value_parser = parse_transform)]
+        transform: siyu::segment::scale::Transform,
+        #[arg(long, default_value_t = 10)]
+        n_runs: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value_t = 1e-4)]
+        tolerance: f64,
+        #[arg(long, default_value_t = 300)]
+        max_iterations: u64,
+        /// Rows in the silhouette sample when choosing k.
+        #[arg(long, default_value_t = 20_000)]
+        silhouette_sample: usize,
+        /// Where to write (id, segment_id, distance).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write a deterministic synthetic retailer following the input contract.
     Generate {
         /// 1 ≈ 100k members, 1M orders; fractional scales work.
@@ -272,6 +307,52 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
             print!("{summary}");
             Ok(())
         }
+        Command::Segment {
+            input,
+            id,
+            features,
+            k,
+            k_range,
+            transform,
+            n_runs,
+            seed,
+            tolerance,
+            max_iterations,
+            silhouette_sample,
+            out,
+        } => {
+            use siyu::segment::KChoice;
+            let k = match (k, k_range) {
+                (Some(k), _) => KChoice::Fixed(k),
+                (None, Some((lo, hi))) => KChoice::Range(lo, hi),
+                (None, None) => {
+                    return Err(SiyuError::config(
+                        "segment: give --k N or --k-range LOW..HIGH",
+                    ));
+                }
+            };
+            let summary = siyu::segment::cli::run(siyu::segment::cli::CliArgs {
+                input: &input,
+                id: &id,
+                features,
+                k,
+                transform,
+                params: siyu::segment::SegmentParams {
+                    k,
+                    n_runs,
+                    seed,
+                    tolerance,
+                    max_iterations,
+                    silhouette_sample,
+                    k_switch_margin: 0.0,
+                    warm_start_margin: 0.0,
+                },
+                out: &out,
+            })
+            .await?;
+            print!("{summary}");
+            Ok(())
+        }
         Command::Generate {
             scale,
             out,
@@ -343,4 +424,25 @@ fn print_plan_table(steps: &[runner::PlannedStep]) {
             writes.join(", ")
         );
     }
+}
+
+fn parse_range(s: &str) -> std::result::Result<(usize, usize), String> {
+    let (lo, hi) = s
+        .split_once("..")
+        .ok_or_else(|| format!("expected LOW..HIGH, found {s:?}"))?;
+    let n = |x: &str| {
+        x.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("expected LOW..HIGH with whole numbers, found {s:?}"))
+    };
+    Ok((n(lo)?, n(hi)?))
+}
+
+fn parse_transform(s: &str) -> std::result::Result<siyu::segment::scale::Transform, String> {
+    siyu::segment::scale::Transform::parse(s).ok_or_else(|| {
+        format!(
+            "unknown transform {s:?} (known: {})",
+            siyu::segment::scale::Transform::NAMES
+        )
+    })
 }

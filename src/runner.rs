@@ -146,6 +146,7 @@ pub async fn prepare(
                 params: params.clone(),
                 as_of,
                 sink: None,
+                details: Default::default(),
             };
             let mut failed: BTreeSet<String> = BTreeSet::new();
             for i in schedule.order() {
@@ -504,6 +505,7 @@ pub async fn run(job_path: &Path, opts: &Options, log_format: LogFormat) -> Resu
         params: p.params.clone(),
         as_of: p.as_of,
         sink: Some(sink.clone() as Arc<dyn TableSink>),
+        details: Default::default(),
     };
 
     let progress = Progress::new(p.steps.len(), log_format);
@@ -548,7 +550,14 @@ pub async fn run(job_path: &Path, opts: &Options, log_format: LogFormat) -> Resu
                 .map(|w| (w.name.clone(), w.rows))
                 .collect();
             info!(step = s.name(), kind = s.kind(), seconds = format!("{seconds:.3}"), rows = ?rows, "step done");
+            let details = ctx
+                .details
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(s.name())
+                .cloned();
             step_reports.push(json!({
+                "details": details,
                 "name": s.name(),
                 "kind": s.kind(),
                 "source": s.source(),

@@ -94,5 +94,9 @@ FROM (
     SELECT member_id, as_of, 'anniversary_soon' AS tag, CAST(anniversary_soon AS VARCHAR) AS value FROM member_tags
     UNION ALL
     SELECT member_id, as_of, 'membership_years' AS tag, CAST(membership_years AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'segment_id' AS tag, segment_id AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'segment_name' AS tag, segment_name AS value FROM member_tags
 )
 WHERE value IS NOT NULL

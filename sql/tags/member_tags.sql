@@ -59,7 +59,9 @@ SELECT
     d.birthday_soon,
     d.days_to_anniversary,
     d.anniversary_soon,
-    d.membership_years
+    d.membership_years,
+    sg.segment_id,
+    sg.segment_name
 FROM member_features f
 JOIN member_rfm r ON r.member_id = f.member_id
 JOIN member_lifecycle l ON l.member_id = f.member_id
@@ -72,3 +74,4 @@ JOIN member_preferences pr ON pr.member_id = f.member_id
 JOIN member_community cm ON cm.member_id = f.member_id
 JOIN member_points pt ON pt.member_id = f.member_id
 JOIN member_dates d ON d.member_id = f.member_id
+LEFT JOIN member_segments sg ON sg.member_id = f.member_id

@@ -8,6 +8,7 @@
 
 pub mod recommend;
 pub mod rules;
+pub mod segment;
 pub mod sql;
 
 use std::collections::BTreeMap;
@@ -30,12 +31,22 @@ pub struct StepContext {
     pub as_of: NaiveDate,
     /// Receives the step's output tables. Absent while only planning.
     pub sink: Option<Arc<dyn TableSink>>,
+    /// What steps report for the manifest (step name → details).
+    pub details: Arc<std::sync::Mutex<BTreeMap<String, serde_json::Value>>>,
 }
 
 impl StepContext {
     /// A table written by an earlier step, or an input.
     pub async fn table(&self, name: &str) -> Result<DataFrame> {
         Ok(self.session.table(name).await?)
+    }
+
+    /// Record details of a step's run in the manifest (under the step's entry).
+    pub fn detail(&self, step: &str, value: serde_json::Value) {
+        self.details
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(step.to_string(), value);
     }
 
     /// Hand a computed table to the sink (which writes it and makes it readable by
@@ -72,7 +83,7 @@ pub trait Step: Send + Sync {
 }
 
 /// The step kinds a job file may declare under `[[steps]]`.
-pub const STEP_KINDS: &[&str] = &["rules", "recommend"];
+pub const STEP_KINDS: &[&str] = &["rules", "recommend", "segment"];
 
 /// Build a `[[steps]]` entry into a runnable step, checking its parameters.
 pub fn build(decl: &StepDecl, job_path: &Path) -> std::result::Result<Box<dyn Step>, Problem> {
@@ -80,6 +91,7 @@ pub fn build(decl: &StepDecl, job_path: &Path) -> std::result::Result<Box<dyn St
     match decl.kind.as_str() {
         "rules" => Ok(Box::new(rules::RulesStep::build(&decl.table, &at)?)),
         "recommend" => Ok(Box::new(recommend::RecommendStep::build(&decl.table, &at)?)),
+        "segment" => Ok(Box::new(segment::SegmentStep::build(&decl.table, &at)?)),
         other => Err(Problem::new(
             ErrorClass::Config,
             at,

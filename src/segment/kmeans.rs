@@ -1,0 +1,399 @@
+//! k-means with linfa, and what a nightly job needs around it: degenerate inputs, a
+//! convergence verdict, parallel assignment, canonical cluster order, silhouettes.
+
+use std::collections::HashSet;
+
+use linfa::DatasetBase;
+use linfa::traits::Fit;
+use linfa_clustering::{KMeans, KMeansInit};
+use ndarray::ArrayView2;
+use rand_xoshiro::Xoshiro256Plus;
+use rand_xoshiro::rand_core::SeedableRng;
+use rayon::prelude::*;
+
+#[derive(Debug, Clone)]
+pub struct KMeansParams {
+    pub k: usize,
+    pub n_runs: usize,
+    pub seed: u64,
+    /// Stop when the centroids move less than this (Euclidean norm over all of them).
+    pub tolerance: f64,
+    pub max_iterations: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Clustering {
+    /// Clusters found (≤ the k asked for: fewer distinct rows, or empty clusters).
+    pub k: usize,
+    pub d: usize,
+    /// k × d, row-major, in the clustering space.
+    pub centroids: Vec<f64>,
+    pub labels: Vec<u32>,
+    /// Squared distance of each row to its centroid.
+    pub sq_dists: Vec<f64>,
+    /// Sum of squared distances (scikit-learn's `inertia_`).
+    pub inertia: f64,
+    pub converged: bool,
+    /// Why the result is not the plain k-means asked for, if it is not.
+    pub notes: Vec<String>,
+}
+
+const CHUNK: usize = 2048;
+
+fn sq(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// Nearest centroid of every row (ties to the lower index), in parallel.
+pub fn assign(data: &[f64], d: usize, centroids: &[f64]) -> (Vec<u32>, Vec<f64>) {
+    let n = data.len().checked_div(d).unwrap_or(0);
+    let mut labels = vec![0u32; n];
+    let mut dists = vec![0f64; n];
+    labels
+        .par_chunks_mut(CHUNK)
+        .zip(dists.par_chunks_mut(CHUNK))
+        .enumerate()
+        .for_each(|(c, (ls, ds))| {
+            for (r, (l, dd)) in ls.iter_mut().zip(ds.iter_mut()).enumerate() {
+                let row = &data[(c * CHUNK + r) * d..(c * CHUNK + r + 1) * d];
+                let (mut best, mut bd) = (0u32, f64::INFINITY);
+                for (j, cen) in centroids.chunks_exact(d).enumerate() {
+                    let x = sq(row, cen);
+                    if x < bd {
+                        bd = x;
+                        best = j as u32;
+                    }
+                }
+                *l = best;
+                *dd = bd;
+            }
+        });
+    (labels, dists)
+}
+
+/// Mean of the rows of each cluster; (sums, counts).
+fn means(data: &[f64], d: usize, labels: &[u32], k: usize) -> (Vec<f64>, Vec<u64>) {
+    let (sums, counts) = data
+        .par_chunks(CHUNK * d)
+        .zip(labels.par_chunks(CHUNK))
+        .fold(
+            || (vec![0.0; k * d], vec![0u64; k]),
+            |(mut s, mut c), (rows, ls)| {
+                for (row, &l) in rows.chunks_exact(d).zip(ls) {
+                    let l = l as usize;
+                    c[l] += 1;
+                    for (acc, x) in s[l * d..(l + 1) * d].iter_mut().zip(row) {
+                        *acc += x;
+                    }
+                }
+                (s, c)
+            },
+        )
+        .reduce(
+            || (vec![0.0; k * d], vec![0u64; k]),
+            |(mut s1, mut c1), (s2, c2)| {
+                s1.iter_mut().zip(s2).for_each(|(a, b)| *a += b);
+                c1.iter_mut().zip(c2).for_each(|(a, b)| *a += b);
+                (s1, c1)
+            },
+        );
+    let mut m = sums;
+    for j in 0..k {
+        if counts[j] > 0 {
+            for x in &mut m[j * d..(j + 1) * d] {
+                *x /= counts[j] as f64;
+            }
+        }
+    }
+    (m, counts)
+}
+
+/// Cluster `data` (n × d, row-major) into at most `p.k` clusters.
+///
+/// Clusters are numbered canonically — largest first, ties by centroid coordinates — so
+/// the numbering does not depend on which random start won.
+pub fn fit(data: &[f64], n: usize, d: usize, p: &KMeansParams) -> Result<Clustering, String> {
+    fit_from(data, n, d, p, None)
+}
+
+/// [`fit`], started from the given centroids (k × d, row-major; a warm start) instead of
+/// k-means++ when `init` has `p.k` rows and the data has at least `p.k` distinct rows.
+pub fn fit_from(
+    data: &[f64],
+    n: usize,
+    d: usize,
+    p: &KMeansParams,
+    init: Option<&[f64]>,
+) -> Result<Clustering, String> {
+    if p.k == 0 {
+        return Err("k must be at least 1".into());
+    }
+    if p.n_runs == 0 {
+        return Err("n_runs must be at least 1".into());
+    }
+    if p.tolerance.is_nan() || p.tolerance <= 0.0 {
+        return Err(format!("tolerance must be positive, found {}", p.tolerance));
+    }
+    if p.max_iterations == 0 {
+        return Err("max_iterations must be at least 1".into());
+    }
+    let mut notes = Vec::new();
+    if d == 0 && n > 0 {
+        return Ok(Clustering {
+            k: 1,
+            d,
+            centroids: vec![],
+            labels: vec![0; n],
+            sq_dists: vec![0.0; n],
+            inertia: 0.0,
+            converged: true,
+            notes: vec!["no feature varies: one segment".into()],
+        });
+    }
+    if n == 0 {
+        return Ok(Clustering {
+            k: 0,
+            d,
+            centroids: vec![],
+            labels: vec![],
+            sq_dists: vec![],
+            inertia: 0.0,
+            converged: true,
+            notes: vec!["no rows to cluster".into()],
+        });
+    }
+    // Fewer distinct rows than k: k-means cannot make k non-empty clusters.
+    let mut distinct: HashSet<Vec<u64>> = HashSet::new();
+    for row in data.chunks_exact(d) {
+        distinct.insert(row.iter().map(|x| x.to_bits()).collect());
+        if distinct.len() >= p.k {
+            break;
+        }
+    }
+    let k = p.k.min(distinct.len()).max(1);
+    if k < p.k {
+        notes.push(format!(
+            "only {} distinct row(s): {} segment(s) instead of {}",
+            distinct.len(),
+            k,
+            p.k
+        ));
+    }
+    let d_eff = d;
+    let centroids = if k == 1 {
+        means(data, d_eff, &vec![0; n], 1).0
+    } else {
+        let view = ArrayView2::from_shape((n, d), data).map_err(|e| e.to_string())?;
+        let dataset = DatasetBase::from(view);
+        let (init, runs) = match init {
+            Some(c) if k == p.k && c.len() == k * d => (
+                KMeansInit::Precomputed(
+                    ndarray::Array2::from_shape_vec((k, d), c.to_vec())
+                        .map_err(|e| e.to_string())?,
+                ),
+                1,
+            ),
+            _ => (KMeansInit::KMeansPlusPlus, p.n_runs),
+        };
+        let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(p.seed))
+            .n_runs(runs)
+            .tolerance(p.tolerance)
+            .max_n_iterations(p.max_iterations)
+            .init_method(init)
+            .fit(&dataset)
+            .map_err(|e| format!("k-means failed: {e}"))?;
+        model.centroids().iter().copied().collect()
+    };
+    let (labels, _) = assign(data, d_eff, &centroids);
+    // linfa stops at max_iterations without saying so: one more Lloyd step tells.
+    let (next, counts) = means(data, d_eff, &labels, k);
+    let shift = next
+        .iter()
+        .zip(&centroids)
+        .enumerate()
+        .filter(|(i, _)| counts[i / d_eff] > 0)
+        .map(|(_, (a, b))| (a - b) * (a - b))
+        .sum::<f64>()
+        .sqrt();
+    let converged = k == 1 || shift <= p.tolerance;
+    if !converged {
+        notes.push(format!(
+            "k-means did not converge in {} iterations (centroids still move {shift:.3e} > tolerance {}); the best run is used",
+            p.max_iterations, p.tolerance
+        ));
+    }
+    // Drop empty clusters, then number canonically.
+    let mut order: Vec<usize> = (0..k).filter(|&j| counts[j] > 0).collect();
+    if order.len() < k {
+        notes.push(format!("{} empty cluster(s) dropped", k - order.len()));
+    }
+    order.sort_by(|&a, &b| {
+        counts[b].cmp(&counts[a]).then_with(|| {
+            centroids[a * d_eff..(a + 1) * d_eff]
+                .iter()
+                .zip(&centroids[b * d_eff..(b + 1) * d_eff])
+                .map(|(x, y)| x.total_cmp(y))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+    });
+    let mut final_c = Vec::with_capacity(order.len() * d_eff);
+    for &j in &order {
+        final_c.extend_from_slice(&centroids[j * d_eff..(j + 1) * d_eff]);
+    }
+    let (labels, sq_dists) = assign(data, d_eff, &final_c);
+    let inertia = sq_dists.iter().sum();
+    Ok(Clustering {
+        k: order.len(),
+        d,
+        centroids: final_c,
+        labels,
+        sq_dists,
+        inertia,
+        converged,
+        notes,
+    })
+}
+
+/// Mean silhouette of the rows in `sample` (indices into `data`), distances within the
+/// sample only — scikit-learn's `silhouette_score(..., sample_size=…)` on a given sample.
+/// A row alone in its cluster scores 0; one cluster scores 0.
+pub fn silhouette(data: &[f64], d: usize, labels: &[u32], k: usize, sample: &[usize]) -> f64 {
+    if k < 2 || sample.len() < 2 {
+        return 0.0;
+    }
+    let rows: Vec<&[f64]> = sample.iter().map(|&i| &data[i * d..(i + 1) * d]).collect();
+    let lab: Vec<usize> = sample.iter().map(|&i| labels[i] as usize).collect();
+    let mut size = vec![0usize; k];
+    for &l in &lab {
+        size[l] += 1;
+    }
+    let total: f64 = (0..rows.len())
+        .into_par_iter()
+        .map(|i| {
+            let mut sum = vec![0.0; k];
+            for j in 0..rows.len() {
+                if j != i {
+                    sum[lab[j]] += sq(rows[i], rows[j]).sqrt();
+                }
+            }
+            let own = lab[i];
+            if size[own] <= 1 {
+                return 0.0;
+            }
+            let a = sum[own] / (size[own] - 1) as f64;
+            let b = (0..k)
+                .filter(|&c| c != own && size[c] > 0)
+                .map(|c| sum[c] / size[c] as f64)
+                .fold(f64::INFINITY, f64::min);
+            if !b.is_finite() || a.max(b) == 0.0 {
+                0.0
+            } else {
+                (b - a) / a.max(b)
+            }
+        })
+        .sum();
+    total / rows.len() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn params(k: usize) -> KMeansParams {
+        KMeansParams {
+            k,
+            n_runs: 5,
+            seed: 42,
+            tolerance: 1e-6,
+            max_iterations: 300,
+        }
+    }
+
+    /// n points around each centre, spread ±0.5 uniformly.
+    fn blobs(centres: &[[f64; 2]], n: usize, seed: u64) -> (Vec<f64>, Vec<usize>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (mut data, mut truth) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            for (c, centre) in centres.iter().enumerate() {
+                let _ = i;
+                data.push(centre[0] + rng.random_range(-0.5..0.5));
+                data.push(centre[1] + rng.random_range(-0.5..0.5));
+                truth.push(c);
+            }
+        }
+        (data, truth)
+    }
+
+    #[test]
+    fn well_separated_blobs_are_recovered_up_to_relabelling() {
+        let centres = [[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [10.0, 10.0]];
+        let (data, truth) = blobs(&centres, 200, 1);
+        let c = fit(&data, data.len() / 2, 2, &params(4)).unwrap();
+        assert_eq!(c.k, 4);
+        assert!(c.converged);
+        // One-to-one map between found and true clusters.
+        let mut map = std::collections::HashMap::new();
+        for (l, t) in c.labels.iter().zip(&truth) {
+            assert_eq!(*map.entry(*l).or_insert(*t), *t);
+        }
+        assert_eq!(map.len(), 4);
+        // Centroids near the true centres.
+        for j in 0..4 {
+            let t = centres[map[&(j as u32)]];
+            assert!((c.centroids[2 * j] - t[0]).abs() < 0.2);
+            assert!((c.centroids[2 * j + 1] - t[1]).abs() < 0.2);
+        }
+        // Inertia is the sum of squared distances to the centroids.
+        let brute: f64 = (0..c.labels.len())
+            .map(|i| {
+                let l = c.labels[i] as usize;
+                sq(&data[2 * i..2 * i + 2], &c.centroids[2 * l..2 * l + 2])
+            })
+            .sum();
+        assert!((brute - c.inertia).abs() < 1e-9 * brute);
+        let s = silhouette(&data, 2, &c.labels, c.k, &(0..800).collect::<Vec<_>>());
+        assert!(s > 0.85, "silhouette {s}");
+    }
+
+    #[test]
+    fn same_seed_same_result_and_canonical_numbering() {
+        let (data, _) = blobs(&[[0.0, 0.0], [5.0, 5.0], [9.0, 0.0]], 100, 3);
+        let a = fit(&data, data.len() / 2, 2, &params(3)).unwrap();
+        let b = fit(&data, data.len() / 2, 2, &params(3)).unwrap();
+        assert_eq!(a.labels, b.labels);
+        assert_eq!(a.centroids, b.centroids);
+        let sizes: Vec<usize> = (0..a.k)
+            .map(|j| a.labels.iter().filter(|&&l| l as usize == j).count())
+            .collect();
+        assert!(sizes.windows(2).all(|w| w[0] >= w[1]));
+    }
+
+    #[test]
+    fn degenerate_inputs_give_fewer_segments_not_a_panic() {
+        // All rows identical.
+        let c = fit(&[1.0, 2.0, 1.0, 2.0, 1.0, 2.0], 3, 2, &params(3)).unwrap();
+        assert_eq!((c.k, c.labels.clone()), (1, vec![0, 0, 0]));
+        assert!(c.notes[0].contains("only 1 distinct"), "{:?}", c.notes);
+        // Fewer rows than k.
+        let c = fit(&[0.0, 1.0, 5.0], 3, 1, &params(5)).unwrap();
+        assert_eq!(c.k, 3);
+        assert_eq!(c.inertia, 0.0);
+        // No rows.
+        assert_eq!(fit(&[], 0, 2, &params(3)).unwrap().k, 0);
+        // No features: one segment.
+        assert_eq!(fit(&[], 4, 0, &params(3)).unwrap().labels, vec![0; 4]);
+        // Bad parameters are errors.
+        assert!(fit(&[0.0], 1, 1, &params(0)).is_err());
+    }
+
+    #[test]
+    fn silhouette_matches_a_hand_computed_case() {
+        // 1-D: cluster 0 = {0, 1}, cluster 1 = {4}.
+        // point 0: a = 1, b = 4 → 0.75; point 1: a = 1, b = 3 → 2/3; point 4: alone → 0.
+        let s = silhouette(&[0.0, 1.0, 4.0], 1, &[0, 0, 1], 2, &[0, 1, 2]);
+        assert!((s - (0.75 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+    }
+}
