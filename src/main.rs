@@ -106,6 +106,9 @@ enum Command {
         transform: siyu::segment::scale::Transform,
         #[arg(long, default_value_t = 10)]
         n_runs: usize,
+        /// fused (linfa's k-means++ init, siyu's parallel Lloyd loop) or linfa (linfa end to end).
+        #[arg(long, default_value = "fused", value_parser = parse_engine)]
+        engine: siyu::segment::kmeans::Engine,
         #[arg(long, default_value_t = 42)]
         seed: u64,
         #[arg(long, default_value_t = 1e-4)]
@@ -315,6 +318,7 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
             k_range,
             transform,
             n_runs,
+            engine,
             seed,
             tolerance,
             max_iterations,
@@ -338,6 +342,7 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
                 k,
                 transform,
                 params: siyu::segment::SegmentParams {
+                    engine,
                     k,
                     n_runs,
                     seed,
@@ -445,4 +450,9 @@ fn parse_transform(s: &str) -> std::result::Result<siyu::segment::scale::Transfo
             siyu::segment::scale::Transform::NAMES
         )
     })
+}
+
+fn parse_engine(s: &str) -> std::result::Result<siyu::segment::kmeans::Engine, String> {
+    siyu::segment::kmeans::Engine::parse(s)
+        .ok_or_else(|| format!("unknown engine {s:?} (known: fused, linfa)"))
 }

@@ -113,12 +113,17 @@ pub async fn run(a: CliArgs<'_>) -> Result<String> {
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "{} rows, {} features, k = {}, inertia = {:.6}, converged = {}, {seconds:.3} s",
+        "{} rows, {} features, k = {}, inertia = {:.6}, converged = {}, {seconds:.3} s (k-means {:.3} s{})",
         o.ids.len(),
         o.prepared.scales.len(),
         o.clustering.k,
         o.clustering.inertia,
-        o.clustering.converged
+        o.clustering.converged,
+        o.kmeans_seconds,
+        o.clustering
+            .iterations
+            .map(|i| format!(", {i} Lloyd iterations"))
+            .unwrap_or_default()
     );
     for c in &o.candidates {
         let _ = writeln!(

@@ -34,6 +34,7 @@ pub enum KChoice {
 
 #[derive(Debug, Clone)]
 pub struct SegmentParams {
+    pub engine: kmeans::Engine,
     pub k: KChoice,
     pub n_runs: usize,
     pub seed: u64,
@@ -89,6 +90,9 @@ pub struct Outcome {
     /// With a previous run of the same k: (warm start used, its inertia, the cold
     /// k-means++ inertia).
     pub warm_start: Option<(bool, f64, f64)>,
+    /// Wall time of the clustering itself (k choice, k-means, warm start), without
+    /// reading and preparing the features.
+    pub kmeans_seconds: f64,
 }
 
 impl Outcome {
@@ -137,7 +141,10 @@ pub fn segment(
     }
     // Id order.
     let mut order: Vec<usize> = (0..ids.len()).collect();
-    order.sort_by(|&a, &b| ids[a].cmp(&ids[b]));
+    {
+        use rayon::slice::ParallelSliceMut;
+        order.par_sort_unstable_by(|&a, &b| ids[a].cmp(&ids[b]));
+    }
     if let Some(w) = order.windows(2).find(|w| ids[w[0]] == ids[w[1]]) {
         return Err(format!("id {:?} appears more than once", ids[w[0]]));
     }
@@ -160,6 +167,7 @@ pub fn segment(
             n,
             d,
             &KMeansParams {
+                engine: params.engine,
                 k,
                 n_runs: params.n_runs,
                 seed: params.seed,
@@ -169,6 +177,7 @@ pub fn segment(
         )
     };
     let mut candidates = Vec::new();
+    let started = std::time::Instant::now();
     let mut clustering = match params.k {
         KChoice::Fixed(k) => fit(k)?,
         KChoice::Range(lo, hi) => {
@@ -234,6 +243,7 @@ pub fn segment(
             n,
             d,
             &KMeansParams {
+                engine: params.engine,
                 k: clustering.k,
                 n_runs: 1,
                 seed: params.seed,
@@ -251,6 +261,7 @@ pub fn segment(
     }
 
     let mut outcome = Outcome {
+        kmeans_seconds: started.elapsed().as_secs_f64(),
         warm_start,
         ids,
         prepared,
@@ -371,6 +382,7 @@ mod tests {
 
     fn params(k: KChoice) -> SegmentParams {
         SegmentParams {
+            engine: kmeans::Engine::Fused,
             k,
             n_runs: 4,
             seed: 7,

@@ -13,6 +13,7 @@
 //! A feature whose spread is 0 (all values equal after imputation) carries no information
 //! and would divide by zero: it is dropped, and the caller warns.
 
+use rayon::slice::ParallelSliceMut;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -129,9 +130,15 @@ pub fn prepare(columns: Vec<Column>) -> Prepared {
             .copied()
             .filter(|v| v.is_finite())
             .collect();
-        let mut sorted = present.clone();
-        sorted.sort_by(f64::total_cmp);
-        let median = quantile(&sorted, 0.5);
+        // The median is only needed to impute: skip the O(n log n) sort when nothing is
+        // missing.
+        let median = if present.len() < c.values.len() {
+            let mut sorted = present.clone();
+            sorted.par_sort_unstable_by(f64::total_cmp);
+            quantile(&sorted, 0.5)
+        } else {
+            0.0
+        };
         let mut missing = 0u64;
         let values: Vec<f64> = c
             .values
@@ -158,7 +165,7 @@ pub fn prepare(columns: Vec<Column>) -> Prepared {
             Transform::Zscore | Transform::Log1pZscore => (mean, std),
             Transform::Robust | Transform::Log1pRobust => {
                 let mut s = t.clone();
-                s.sort_by(f64::total_cmp);
+                s.par_sort_unstable_by(f64::total_cmp);
                 let iqr = quantile(&s, 0.75) - quantile(&s, 0.25);
                 (quantile(&s, 0.5), if iqr > 0.0 { iqr } else { std })
             }

@@ -16,6 +16,7 @@
 //! warm_start_margin = 0.05               # default: start from the previous centroids unless
 //!                                        # k-means++ finds a >5% lower inertia
 //! n_runs = 10                            # default
+//! engine = "fused"                       # default; "linfa" runs linfa's Lloyd loop too
 //! seed = 42                              # default
 //! tolerance = 1e-4                       # default
 //! max_iterations = 300                   # default
@@ -44,6 +45,7 @@ use serde_json::json;
 
 use super::{Step, StepContext};
 use crate::error::{ErrorClass, Problem, Result, SiyuError};
+use crate::segment::kmeans::Engine;
 use crate::segment::scale::{Column, FeatureScale, Transform};
 use crate::segment::{
     KChoice, Outcome, Previous, PreviousSegment, SegmentParams, format_id, parse_id, segment,
@@ -66,6 +68,8 @@ struct Params {
     k_range: Option<[usize; 2]>,
     #[serde(default = "default_sample")]
     silhouette_sample: usize,
+    #[serde(default = "default_engine")]
+    engine: Engine,
     #[serde(default = "default_margin")]
     k_switch_margin: f64,
     #[serde(default = "default_warm_margin")]
@@ -100,6 +104,9 @@ fn default_margin() -> f64 {
 }
 fn default_warm_margin() -> f64 {
     0.05
+}
+fn default_engine() -> Engine {
+    Engine::Fused
 }
 fn default_runs() -> usize {
     10
@@ -452,6 +459,7 @@ impl Step for SegmentStep {
                 })
                 .collect();
             let params = SegmentParams {
+                engine: p.engine,
                 k: self.choice,
                 n_runs: p.n_runs,
                 seed: p.seed,
