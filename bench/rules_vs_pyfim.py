@@ -9,8 +9,8 @@ Cases: Groceries (../shared/datasets/groceries.csv, skipped if absent), the bask
 (order_items) of generated data at each scale (bench/data/scale-S, made by
 `siyu generate` if missing), and a dense synthetic case. For each case and minimum
 support it prints the median time of each tool (mining only: the baskets are already in
-memory for the Python tools; siyu's time is what `siyu rules` reports for reading its
-parquet input, grouping and mining), the ratios, the itemset counts (which must agree)
+memory for the Python tools; siyu's is the itemset mining `siyu rules` reports, with its
+whole run — reading the parquet, grouping, mining, rules — beside it), the ratios, the itemset counts (which must agree)
 and peak memory (max RSS of each tool's own process). mlxtend is skipped where its dense
 one-hot matrix would not fit (baskets × items > 2e8 cells).
 """
@@ -50,31 +50,37 @@ for _ in range(runs):
         r = fpgrowth(df, min_support=min_count / len(baskets))
         times.append(time.perf_counter() - t)
         count = len(r)
-print(json.dumps({"times": times, "count": count,
-                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"times": times, "count": count}))
 """
 
 
 def peer(tool, baskets_json, min_count, runs):
-    out = subprocess.run([sys.executable, "-c", PEER, tool, baskets_json, str(min_count), str(runs)],
-                         capture_output=True, text=True)
+    # Peak RSS from /usr/bin/time: getrusage in the child would report the parent's peak,
+    # which Linux carries across fork and exec.
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-c", PEER, tool, baskets_json,
+                          str(min_count), str(runs)], capture_output=True, text=True)
     if out.returncode != 0:
-        return None, out.stderr.strip().splitlines()[-1] if out.stderr else "failed"
-    return json.loads(out.stdout), None
+        lines = out.stderr.strip().splitlines()
+        return None, lines[-2] if len(lines) > 1 else "failed"
+    r = json.loads(out.stdout)
+    r["rss_mib"] = int(out.stderr.strip().splitlines()[-1]) / 1024
+    return r, None
 
 
 def siyu(parquet, basket, item, support, runs):
-    times, count, rss = [], None, 0
+    times, totals, count, rss = [], [], None, 0
     for _ in range(runs):
         out = subprocess.run(["/usr/bin/time", "-f", "%M", SIYU, "--log-level", "error", "rules",
                               "--input", parquet, "--basket", basket, "--item", item,
                               "--min-support", repr(support), "--out", os.devnull],
                              capture_output=True, text=True, check=True)
-        m = re.match(r"(\d+) baskets, (\d+) items, (\d+) frequent itemsets, \d+ rules .* in ([0-9.]+) s", out.stdout)
-        times.append(float(m.group(4)))
+        m = re.match(r"(\d+) baskets, (\d+) items, (\d+) frequent itemsets, \d+ rules .* in ([0-9.]+) s "
+                     r"\(reading and grouping [0-9.]+ s, itemsets ([0-9.]+) s", out.stdout)
+        totals.append(float(m.group(4)))
+        times.append(float(m.group(5)))
         count = int(m.group(3))
         rss = max(rss, int(out.stderr.strip().splitlines()[-1]) / 1024)
-    return {"times": times, "count": count, "rss_mib": rss}
+    return {"times": times, "totals": totals, "count": count, "rss_mib": rss}
 
 
 def min_count_for(support, n):
@@ -135,17 +141,21 @@ def main():
     groceries = os.path.join(ROOT, "../shared/datasets/groceries.csv")
     if os.path.exists(groceries):
         with open(groceries) as f:
-            cases.append(("groceries", [l.rstrip("\n").split(",") for l in f if l.strip()], [0.01, 0.005, 0.001]))
+            rows = [l.rstrip("\n").split(",") for l in f if l.strip()]
+        cases.append(("groceries", lambda: rows, [0.01, 0.005, 0.001]))
     else:
         print(f"skipped groceries: {groceries} not found")
     for s in args.scales:
-        cases.append((f"generated scale {s:g}", generated(s), [0.01, 0.001, 0.0002]))
-    cases.append(("dense", dense(), [0.6, 0.5, 0.45]))
+        cases.append((f"generated scale {s:g}", lambda s=s: generated(s), [0.01, 0.001, 0.0002]))
+    cases.append(("dense", dense, [0.6, 0.5, 0.45]))
 
-    print(f"{'case':<22} {'support':>8} {'baskets':>9} {'siyu s':>8} {'pyfim s':>8} {'mlxtend s':>9} "
+    print("times: itemset mining (siyu's own report; the peers' call on baskets already in memory);\n"
+          "siyu total = reading the parquet, grouping baskets, mining, rules, writing them")
+    print(f"{'case':<22} {'support':>8} {'baskets':>9} {'siyu s':>8} {'total s':>8} {'pyfim s':>8} {'mlxtend s':>9} "
           f"{'pyfim/siyu':>10} {'mlx/siyu':>9} {'itemsets':>9} {'agree':>5} {'siyu MiB':>8} {'pyfim MiB':>9} {'mlx MiB':>8}")
     ok = True
-    for name, baskets, supports in cases:
+    for name, load, supports in cases:
+        baskets = load()
         parquet, js = write_case(tmp, re.sub(r"\W", "_", name), baskets)
         cells = len(baskets) * len({i for b in baskets for i in b})
         for support in supports:
@@ -157,13 +167,15 @@ def main():
             counts = {s["count"]} | ({p["count"]} if p else set()) | ({m["count"]} if m else set())
             agree = len(counts) == 1
             ok &= agree
-            print(f"{name:<22} {support:>8g} {len(baskets):>9} {med(s):>8.3f} {med(p):>8.3f} {med(m):>9.3f} "
+            total = statistics.median(s["totals"])
+            print(f"{name:<22} {support:>8g} {len(baskets):>9} {med(s):>8.3f} {total:>8.3f} {med(p):>8.3f} {med(m):>9.3f} "
                   f"{med(p) / med(s):>10.2f} {med(m) / med(s):>9.2f} {s['count']:>9} {'yes' if agree else 'NO':>5} "
                   f"{s['rss_mib']:>8.0f} {p['rss_mib'] if p else float('nan'):>9.0f} {m['rss_mib'] if m else float('nan'):>8.0f}",
                   flush=True)
             for err in (perr, merr):
                 if err:
                     print(f"    {err}")
+        del baskets
     sys.exit(0 if ok else 1)
 
 

@@ -55,6 +55,8 @@ pub struct Mined {
     pub labels: Vec<String>,
     pub itemsets: Vec<Itemset>,
     pub rules: Vec<Rule>,
+    /// Seconds spent reading and grouping the rows, mining itemsets, and deriving rules.
+    pub seconds: [f64; 3],
 }
 
 /// Read (basket, item) rows, group them into baskets, mine. Rows are sorted by basket so
@@ -72,6 +74,7 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
                 .and(ident("item").is_not_null()),
         )?
         .sort(vec![ident("basket").sort(true, true)])?;
+    let started = std::time::Instant::now();
     let mut stream = df.execute_stream().await?;
     let mut codes: HashMap<String, u32> = HashMap::new();
     let mut labels: Vec<String> = Vec::new();
@@ -116,8 +119,12 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
         min_count: min_count_for(params.min_support, baskets.max(1)),
         max_len: params.max_len,
     };
+    let read = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
     let itemsets =
         tokio::task::block_in_place(|| mine_weighted(&weighted, labels.len(), mine_params));
+    let mining = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
     let found = rank(rules(
         &itemsets,
         baskets.max(1),
@@ -129,6 +136,7 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
         labels,
         itemsets,
         rules: found,
+        seconds: [read, mining, started.elapsed().as_secs_f64()],
     })
 }
 
