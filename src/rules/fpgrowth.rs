@@ -55,7 +55,6 @@ pub fn min_count_for(min_support: f64, baskets: u64) -> u64 {
 struct Node {
     item: u32,
     count: u64,
-    parent: u32,
     /// Children as (item, node) pairs; baskets are short, so a linear scan wins.
     children: Vec<(u32, u32)>,
 }
@@ -63,6 +62,8 @@ struct Node {
 /// An FP-tree over items re-coded 0..n by descending frequency.
 struct Tree {
     nodes: Vec<Node>,
+    /// Per node, (parent, item): walking up the tree touches only this dense array.
+    up: Vec<(u32, u32)>,
     /// Per item, the nodes holding it.
     links: Vec<Vec<u32>>,
     /// Per item, its total count in the tree.
@@ -77,9 +78,9 @@ impl Tree {
             nodes: vec![Node {
                 item: u32::MAX,
                 count: 0,
-                parent: ROOT,
                 children: Vec::new(),
             }],
+            up: vec![(ROOT, u32::MAX)],
             links: vec![Vec::new(); items],
             totals: vec![0; items],
         }
@@ -104,9 +105,9 @@ impl Tree {
                     self.nodes.push(Node {
                         item,
                         count,
-                        parent: at,
                         children: Vec::new(),
                     });
+                    self.up.push((at, item));
                     self.nodes[at as usize].children.push((item, n));
                     self.links[item as usize].push(n);
                     n
@@ -132,24 +133,52 @@ impl Tree {
         }
     }
 
-    /// The conditional pattern base of `item`: the path above each of its nodes (as
-    /// item ranks, most frequent first) with that node's count.
-    fn pattern_base(&self, item: u32) -> Vec<(Vec<u32>, u64)> {
-        let mut base = Vec::with_capacity(self.links[item as usize].len());
+    /// The conditional FP-tree of `item`, built straight from this tree (no pattern base
+    /// is materialised): the items above `item`'s nodes with count ≥ `min_count` in its
+    /// prefix paths, re-ranked by that count. Returns the tree and, per rank of the new
+    /// tree, the rank in this one.
+    fn conditional(&self, item: u32, min_count: u64) -> (Tree, Vec<u32>) {
+        // Paths are stored in ascending rank, so every ancestor ranks below `item`.
+        let mut counts = vec![0u64; item as usize];
         for &n in &self.links[item as usize] {
-            let count = self.nodes[n as usize].count;
-            let mut path = Vec::new();
-            let mut at = self.nodes[n as usize].parent;
+            let c = self.nodes[n as usize].count;
+            let mut at = self.up[n as usize].0;
             while at != ROOT {
-                path.push(self.nodes[at as usize].item);
-                at = self.nodes[at as usize].parent;
-            }
-            if !path.is_empty() {
-                path.reverse();
-                base.push((path, count));
+                let (parent, it) = self.up[at as usize];
+                counts[it as usize] += c;
+                at = parent;
             }
         }
-        base
+        let mut frequent: Vec<u32> = (0..item)
+            .filter(|&r| counts[r as usize] >= min_count)
+            .collect();
+        frequent.sort_by(|&a, &b| counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b)));
+        let mut rank_of = vec![u32::MAX; item as usize];
+        for (r, &i) in frequent.iter().enumerate() {
+            rank_of[i as usize] = r as u32;
+        }
+        let mut tree = Tree::new(frequent.len());
+        if frequent.is_empty() {
+            return (tree, frequent);
+        }
+        let mut path = Vec::new();
+        for &n in &self.links[item as usize] {
+            path.clear();
+            let mut at = self.up[n as usize].0;
+            while at != ROOT {
+                let (parent, it) = self.up[at as usize];
+                let r = rank_of[it as usize];
+                if r != u32::MAX {
+                    path.push(r);
+                }
+                at = parent;
+            }
+            if !path.is_empty() {
+                path.sort_unstable();
+                tree.insert(&path, self.nodes[n as usize].count);
+            }
+        }
+        (tree, frequent)
     }
 }
 
@@ -224,13 +253,16 @@ pub fn mine_weighted(
     let ranked = build(baskets, n_items, params.min_count);
     let tree = &ranked.tree;
     let n = ranked.code_of_rank.len();
+    let top: Vec<u32> = (0..n as u32).collect();
     let per_item: Vec<Vec<(Vec<u32>, u64)>> = (0..n as u32)
         .into_par_iter()
         .map(|item| {
             let prefix = vec![item];
             let mut found = vec![(prefix.clone(), tree.totals[item as usize])];
             if params.max_len.is_none_or(|m| m > 1) {
-                grow(&tree.pattern_base(item), n, &prefix, params, &mut found);
+                let (cond, to_parent) = tree.conditional(item, params.min_count);
+                let to_top: Vec<u32> = to_parent.iter().map(|&r| top[r as usize]).collect();
+                grow(&cond, &to_top, &prefix, params, &mut found);
             }
             found
         })
@@ -251,20 +283,18 @@ pub fn mine_weighted(
     out
 }
 
-/// Mine the conditional pattern base of `prefix` (whose items are ranks of the parent
-/// tree), appending every frequent extension to `found`.
+/// Mine the conditional tree of `prefix` (`to_top` maps its ranks to the top-level
+/// tree's ranks), appending every frequent extension to `found`.
 fn grow(
-    base: &[(Vec<u32>, u64)],
-    n_items: usize,
+    tree: &Tree,
+    to_top: &[u32],
     prefix: &[u32],
     params: MineParams,
     found: &mut Vec<(Vec<u32>, u64)>,
 ) {
-    if base.is_empty() {
+    if to_top.is_empty() {
         return;
     }
-    let ranked = build(base, n_items, params.min_count);
-    let tree = &ranked.tree;
     let room = params.max_len.map_or(usize::MAX, |m| m - prefix.len());
     if room == 0 {
         return;
@@ -274,31 +304,20 @@ fn grow(
         // of its deepest (least frequent) item.
         let path: Vec<(u32, u64)> = path
             .into_iter()
-            .map(|(r, c)| (ranked.code_of_rank[r as usize], c))
+            .map(|(r, c)| (to_top[r as usize], c))
             .collect();
         let mut chosen: Vec<usize> = Vec::new();
         combinations(&path, 0, &mut chosen, room, prefix, found);
         return;
     }
-    for item in (0..ranked.code_of_rank.len() as u32).rev() {
-        let code = ranked.code_of_rank[item as usize];
+    for item in (0..to_top.len() as u32).rev() {
         let mut next = prefix.to_vec();
-        next.push(code);
+        next.push(to_top[item as usize]);
         found.push((next.clone(), tree.totals[item as usize]));
         if room > 1 {
-            let sub: Vec<(Vec<u32>, u64)> = tree
-                .pattern_base(item)
-                .into_iter()
-                .map(|(p, c)| {
-                    (
-                        p.into_iter()
-                            .map(|r| ranked.code_of_rank[r as usize])
-                            .collect(),
-                        c,
-                    )
-                })
-                .collect();
-            grow(&sub, n_items, &next, params, found);
+            let (cond, to_parent) = tree.conditional(item, params.min_count);
+            let cond_top: Vec<u32> = to_parent.iter().map(|&r| to_top[r as usize]).collect();
+            grow(&cond, &cond_top, &next, params, found);
         }
     }
 }
