@@ -7,8 +7,10 @@
 Generate the data first (`bash bench/nightly_timings.sh 1` does, or
 `target/release/siyu generate --scale 1 --out bench/data/scale-1 --end-date 2026-11-01`).
 
-siyu: `siyu run jobs/nightly.toml --input-dir DATA` (wall time of the whole run: input
-checks, every SQL step, sorted zstd parquet for the published tables, manifest).
+siyu: `siyu run` of the nightly job reduced to its SQL job files (the Rust steps —
+segments, rules, recommendations — removed, with a stand-in member_segments that both
+engines run), `--input-dir DATA` (wall time of the whole run: input checks, every SQL
+step, sorted zstd parquet for the published tables, manifest).
 DuckDB: the same SQL files, in the order `siyu plan` prints, each as
 `CREATE TABLE <name> AS <query>` over views that normalise the inputs the way siyu does
 (string ids, local timestamps, decimal money), then `COPY` of the published tables to
@@ -115,6 +117,53 @@ def run_duckdb(plan, job, data, as_of, out):
     return seconds, rows
 
 
+# Tables written by Rust steps (segments, rules, recommendations): DuckDB cannot run
+# those, so the comparison is of the SQL job files only.
+RUST_STEP_DIRS = ("sql/segments",)
+STUB_SQL = {
+    # member_tags joins the segment step's output; both engines get the same stand-in.
+    "member_segments.sql": "SELECT member_id, CAST(NULL AS VARCHAR) AS segment_id, "
+                           "CAST(NULL AS VARCHAR) AS segment_name FROM member_features",
+}
+
+
+def sql_only_job(path, tmp):
+    """The job without its [[steps]] and the SQL that reads their outputs, with a stub for
+    member_segments; paths made absolute; published tables limited to SQL ones."""
+    with open(path, "rb") as f:
+        job = tomllib.load(f)
+    base = os.path.dirname(os.path.abspath(path))
+    dirs = [os.path.normpath(os.path.join(base, d)) for d in job["sql"]["dirs"]]
+    dirs = [d for d in dirs if not d.endswith(RUST_STEP_DIRS)]
+    stub = os.path.join(tmp, "stub_sql")
+    os.makedirs(stub, exist_ok=True)
+    for name, sql in STUB_SQL.items():
+        with open(os.path.join(stub, name), "w") as f:
+            f.write(sql)
+    dirs.append(stub)
+    sql_tables = set(STUB_SQL_TABLES := [n[:-4] for n in STUB_SQL])
+    for d in dirs:
+        sql_tables |= {n[:-4] for n in os.listdir(d) if n.endswith(".sql")}
+    publish = [t for t in job["publish"]["tables"] if t in sql_tables and t not in STUB_SQL_TABLES]
+    out, skipping = [], False
+    with open(path) as f:
+        for line in f:
+            s = line.strip()
+            if s.startswith("["):
+                skipping = s == "[[steps]]"
+            if skipping:
+                continue
+            if s.startswith("dirs ="):
+                line = "dirs = " + json.dumps(dirs) + "\n"
+            out.append(line)
+    text = "".join(out)
+    text = re.sub(r"tables = \[[^\]]*\]", "tables = " + json.dumps(publish), text)
+    derived = os.path.join(tmp, "nightly_sql_only.toml")
+    with open(derived, "w") as f:
+        f.write(text)
+    return derived
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -124,12 +173,13 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     data = os.path.abspath(args.data)
+    tmp = tempfile.mkdtemp(prefix="siyu-bench-")
+    args.job = sql_only_job(args.job, tmp)
     with open(args.job, "rb") as f:
         job = tomllib.load(f)
     plan = json.loads(subprocess.run(
         [args.binary, "plan", args.job, "--input-dir", data, "--format", "json"],
         check=True, capture_output=True, text=True).stdout)
-    tmp = tempfile.mkdtemp(prefix="siyu-bench-")
     siyu_dir = os.path.join(tmp, "siyu", "nightly", f"as_of={args.as_of}")
     duck_dir = os.path.join(tmp, "duckdb")
     siyu_times, duck_times = [], []
