@@ -69,6 +69,9 @@ struct Tree {
     nodes: Vec<Node>,
     /// Per node, (parent, item): walking up the tree touches only this dense array.
     up: Vec<(u32, u32)>,
+    /// The root's child for each item (the root can have a child per item, so it gets
+    /// direct lookup instead of a sibling list).
+    root_child: Vec<u32>,
     /// The nodes holding each item: `link_nodes[link_start[i]..link_start[i + 1]]`, built
     /// by [`Tree::finish`] with one counting sort instead of a vector per item.
     link_start: Vec<u32>,
@@ -89,6 +92,7 @@ impl Tree {
                 next_sibling: NONE,
             }],
             up: vec![(ROOT, u32::MAX)],
+            root_child: vec![NONE; items],
             link_start: vec![0; items + 1],
             link_nodes: Vec::new(),
             totals: vec![0; items],
@@ -99,9 +103,15 @@ impl Tree {
     fn insert(&mut self, path: &[u32], count: u64) {
         let mut at = ROOT;
         for &item in path {
-            let mut child = self.nodes[at as usize].first_child;
-            while child != NONE && self.nodes[child as usize].item != item {
-                child = self.nodes[child as usize].next_sibling;
+            let mut child = if at == ROOT {
+                self.root_child[item as usize]
+            } else {
+                self.nodes[at as usize].first_child
+            };
+            if at != ROOT {
+                while child != NONE && self.nodes[child as usize].item != item {
+                    child = self.nodes[child as usize].next_sibling;
+                }
             }
             at = if child != NONE {
                 self.nodes[child as usize].count += count;
@@ -117,6 +127,9 @@ impl Tree {
                 });
                 self.up.push((at, item));
                 self.nodes[at as usize].first_child = n;
+                if at == ROOT {
+                    self.root_child[item as usize] = n;
+                }
                 n
             };
             self.totals[item as usize] += count;
