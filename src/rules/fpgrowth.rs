@@ -52,16 +52,11 @@ pub fn min_count_for(min_support: f64, baskets: u64) -> u64 {
     c
 }
 
-/// No node (end of a sibling list).
-const NONE: u32 = u32::MAX;
-
 struct Node {
     item: u32,
     count: u64,
-    /// Children as a singly linked list (first child, next sibling) in the node array:
-    /// no allocation per node, and baskets are short, so a linear scan wins.
-    first_child: u32,
-    next_sibling: u32,
+    /// Children as (item, node) pairs; baskets are short, so a linear scan wins.
+    children: Vec<(u32, u32)>,
 }
 
 /// An FP-tree over items re-coded 0..n by descending frequency.
@@ -69,13 +64,8 @@ struct Tree {
     nodes: Vec<Node>,
     /// Per node, (parent, item): walking up the tree touches only this dense array.
     up: Vec<(u32, u32)>,
-    /// The root's child for each item (the root can have a child per item, so it gets
-    /// direct lookup instead of a sibling list).
-    root_child: Vec<u32>,
-    /// The nodes holding each item: `link_nodes[link_start[i]..link_start[i + 1]]`, built
-    /// by [`Tree::finish`] with one counting sort instead of a vector per item.
-    link_start: Vec<u32>,
-    link_nodes: Vec<u32>,
+    /// Per item, the nodes holding it.
+    links: Vec<Vec<u32>>,
     /// Per item, its total count in the tree.
     totals: Vec<u64>,
 }
@@ -88,13 +78,10 @@ impl Tree {
             nodes: vec![Node {
                 item: u32::MAX,
                 count: 0,
-                first_child: NONE,
-                next_sibling: NONE,
+                children: Vec::new(),
             }],
             up: vec![(ROOT, u32::MAX)],
-            root_child: vec![NONE; items],
-            link_start: vec![0; items + 1],
-            link_nodes: Vec::new(),
+            links: vec![Vec::new(); items],
             totals: vec![0; items],
         }
     }
@@ -103,77 +90,47 @@ impl Tree {
     fn insert(&mut self, path: &[u32], count: u64) {
         let mut at = ROOT;
         for &item in path {
-            let mut child = if at == ROOT {
-                self.root_child[item as usize]
-            } else {
-                self.nodes[at as usize].first_child
-            };
-            if at != ROOT {
-                while child != NONE && self.nodes[child as usize].item != item {
-                    child = self.nodes[child as usize].next_sibling;
+            let next = self.nodes[at as usize]
+                .children
+                .iter()
+                .find(|(i, _)| *i == item)
+                .map(|&(_, n)| n);
+            at = match next {
+                Some(n) => {
+                    self.nodes[n as usize].count += count;
+                    n
                 }
-            }
-            at = if child != NONE {
-                self.nodes[child as usize].count += count;
-                child
-            } else {
-                let n = self.nodes.len() as u32;
-                let sibling = self.nodes[at as usize].first_child;
-                self.nodes.push(Node {
-                    item,
-                    count,
-                    first_child: NONE,
-                    next_sibling: sibling,
-                });
-                self.up.push((at, item));
-                self.nodes[at as usize].first_child = n;
-                if at == ROOT {
-                    self.root_child[item as usize] = n;
+                None => {
+                    let n = self.nodes.len() as u32;
+                    self.nodes.push(Node {
+                        item,
+                        count,
+                        children: Vec::new(),
+                    });
+                    self.up.push((at, item));
+                    self.nodes[at as usize].children.push((item, n));
+                    self.links[item as usize].push(n);
+                    n
                 }
-                n
             };
             self.totals[item as usize] += count;
         }
     }
 
-    /// Index the nodes by item, once every path is inserted.
-    fn finish(&mut self) {
-        let items = self.link_start.len() - 1;
-        let mut start = vec![0u32; items + 1];
-        for &(_, item) in &self.up[1..] {
-            start[item as usize + 1] += 1;
-        }
-        for i in 0..items {
-            start[i + 1] += start[i];
-        }
-        let mut next = start.clone();
-        let mut nodes = vec![0u32; self.up.len() - 1];
-        for (n, &(_, item)) in self.up.iter().enumerate().skip(1) {
-            nodes[next[item as usize] as usize] = n as u32;
-            next[item as usize] += 1;
-        }
-        self.link_start = start;
-        self.link_nodes = nodes;
-    }
-
-    fn links(&self, item: u32) -> &[u32] {
-        let i = item as usize;
-        &self.link_nodes[self.link_start[i] as usize..self.link_start[i + 1] as usize]
-    }
-
     /// The items on the single path from the root, if the tree is one path.
     fn single_path(&self) -> Option<Vec<(u32, u64)>> {
         let mut path = Vec::new();
-        let mut at = self.nodes[ROOT as usize].first_child;
-        while at != NONE {
-            let node = &self.nodes[at as usize];
-            if node.next_sibling != NONE {
-                return None;
+        let mut at = ROOT;
+        loop {
+            match self.nodes[at as usize].children.as_slice() {
+                [] => return Some(path),
+                [(_, n)] => {
+                    at = *n;
+                    path.push((self.nodes[at as usize].item, self.nodes[at as usize].count));
+                }
+                _ => return None,
             }
-            path.push((node.item, node.count));
-            at = node.first_child;
         }
-        Some(path)
     }
 
     /// The conditional FP-tree of `item`, built straight from this tree (no pattern base
@@ -183,7 +140,7 @@ impl Tree {
     fn conditional(&self, item: u32, min_count: u64) -> (Tree, Vec<u32>) {
         // Paths are stored in ascending rank, so every ancestor ranks below `item`.
         let mut counts = vec![0u64; item as usize];
-        for &n in self.links(item) {
+        for &n in &self.links[item as usize] {
             let c = self.nodes[n as usize].count;
             let mut at = self.up[n as usize].0;
             while at != ROOT {
@@ -205,7 +162,7 @@ impl Tree {
             return (tree, frequent);
         }
         let mut path = Vec::new();
-        for &n in self.links(item) {
+        for &n in &self.links[item as usize] {
             path.clear();
             let mut at = self.up[n as usize].0;
             while at != ROOT {
@@ -221,7 +178,6 @@ impl Tree {
                 tree.insert(&path, self.nodes[n as usize].count);
             }
         }
-        tree.finish();
         (tree, frequent)
     }
 }
@@ -261,7 +217,6 @@ fn build(baskets: &[(Vec<u32>, u64)], n_items: usize, min_count: u64) -> Ranked 
         path.sort_unstable();
         tree.insert(&path, *w);
     }
-    tree.finish();
     Ranked {
         code_of_rank: frequent,
         tree,
