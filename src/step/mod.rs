@@ -41,6 +41,11 @@ impl StepContext {
         Ok(self.session.table(name).await?)
     }
 
+    /// `as_of` as an Arrow Date32 value (days since 1970-01-01).
+    pub fn as_of_date32(&self) -> i32 {
+        (self.as_of - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+    }
+
     /// Record details of a step's run in the manifest (under the step's entry).
     pub fn detail(&self, step: &str, value: serde_json::Value) {
         self.details

@@ -407,8 +407,7 @@ impl Step for RecommendStep {
                 rows,
                 "recommended"
             );
-            let as_of = (ctx.as_of - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch"))
-                .num_days() as i32;
+            let as_of = ctx.as_of_date32();
             let mut member = StringBuilder::with_capacity(rows, rows * 8);
             let mut item = StringBuilder::with_capacity(rows, rows * 8);
             let mut reason = StringBuilder::with_capacity(rows, rows * 48);

@@ -186,10 +186,7 @@ impl Step for RulesStep {
                 rules = mined.rules.len(),
                 "mined"
             );
-            let as_of = lit(ScalarValue::Date32(Some(
-                (ctx.as_of - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days()
-                    as i32,
-            )));
+            let as_of = lit(ScalarValue::Date32(Some(ctx.as_of_date32())));
             let rules = ctx
                 .session
                 .read_batch(rules_batch(&mined, lookup.as_ref())?)?

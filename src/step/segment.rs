@@ -508,8 +508,7 @@ impl Step for SegmentStep {
                     })).collect::<Vec<_>>(),
                 }),
             );
-            let as_of = (ctx.as_of - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch"))
-                .num_days() as i32;
+            let as_of = ctx.as_of_date32();
             let (members, profiles) = self.batches(&o, as_of)?;
             ctx.write(&p.output, ctx.session.read_batch(members)?).await?;
             ctx.write(&p.profiles_output, ctx.session.read_batch(profiles)?)
