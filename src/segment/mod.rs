@@ -191,8 +191,8 @@ pub fn segment(
                 .map(|(_, i)| i)
                 .collect();
             sample.sort_unstable();
-            let mut best: Option<(f64, Clustering)> = None;
             let mut fits: Vec<(f64, Clustering)> = Vec::new();
+            let mut best = 0;
             for k in lo..=hi {
                 let c = fit(k)?;
                 let s = kmeans::silhouette(&prepared.data, d.max(1), &c.labels, c.k, &sample);
@@ -202,23 +202,21 @@ pub fn segment(
                     silhouette: s,
                     inertia: c.inertia,
                 });
-                if best.as_ref().is_none_or(|(bs, _)| s > *bs) {
-                    best = Some((s, c.clone()));
+                if fits.is_empty() || s > fits[best].0 {
+                    best = fits.len();
                 }
                 fits.push((s, c));
                 if c_is_degenerate(&candidates) {
                     break;
                 }
             }
-            let (best_s, best_c) = best.expect("the range is not empty");
+            // Keep the previous run's k unless the best beats it by more than the margin.
+            let (best_s, best_k) = (fits[best].0, fits[best].1.k);
             let previous_k = previous.map(|p| p.segments.len()).unwrap_or(0);
-            match fits
-                .into_iter()
-                .find(|(_, c)| c.k == previous_k && c.k != best_c.k)
-            {
-                Some((s, c)) if best_s - s <= params.k_switch_margin => c,
-                _ => best_c,
-            }
+            let keep = fits.iter().position(|(s, c)| {
+                c.k == previous_k && c.k != best_k && best_s - s <= params.k_switch_margin
+            });
+            fits.swap_remove(keep.unwrap_or(best)).1
         }
     };
 
