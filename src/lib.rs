@@ -17,6 +17,7 @@ pub mod generate;
 pub mod input;
 pub mod job;
 pub mod logging;
+pub mod outreach;
 pub mod publish;
 pub mod rules;
 pub mod runner;

@@ -1,0 +1,398 @@
+//! Contact policy: from each campaign's eligible, scored members to tonight's outreach
+//! lists.
+//!
+//! [`select`] applies the policy of `docs/outreach.md` to every (member, campaign) pair,
+//! in this order, and counts each removal in the campaign's [`Funnel`]:
+//!
+//! 1. **channel** — the first channel in the campaign's order the member consented to;
+//!    none → removed (`removed_no_consent`);
+//! 2. **suppression** — a member on the suppression list tonight is removed;
+//! 3. **frequency cap** — a member with `max_contacts` contacts in the rolling window, or
+//!    in the quiet period after a contact, is removed; contacts this run selects count
+//!    too (they matter for campaigns that allow more than one contact a night);
+//! 4. **one campaign per member per night** — among the exclusive campaigns that still
+//!    want a member, the one with the higher priority wins, then the one where the
+//!    member's score is higher, then the campaign declared first (`removed_priority`);
+//! 5. **budget** — a campaign takes at most `budget` members, best scores first
+//!    (`removed_budget`);
+//! 6. **holdout** — a deterministic share of the selected members, by a hash of the
+//!    job's salt, the campaign and the member id, is flagged as holdout: on the list,
+//!    never to be contacted.
+//!
+//! Steps 4 and 5 are solved together as a stable assignment (member-proposing deferred
+//! acceptance, Gale–Shapley with capacities): members rank campaigns by (priority,
+//! score), campaigns rank members by score and hold at most `budget`. A member cut by a
+//! full campaign can still be taken by the next campaign that wants them, and the
+//! result has no (member, campaign) pair that would both rather have each other — so
+//! nobody is left out of a campaign with room for them while getting nothing better.
+//! A pair the member lost to a preferred campaign counts as `removed_priority`; a pair
+//! the campaign turned down because it was full of better-scored members counts as
+//! `removed_budget`. Campaigns declared `exclusive = false` (allowed alongside others)
+//! are filled afterwards, in priority order, best scores first, up to the frequency cap.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// Outreach channels, as named in `contact_history.channel` and the members' consent
+/// columns (`consent_<channel>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Sms,
+    Wechat,
+    Email,
+    AppPush,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 4] = [
+        Channel::Sms,
+        Channel::Wechat,
+        Channel::Email,
+        Channel::AppPush,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Wechat => "wechat",
+            Channel::Email => "email",
+            Channel::AppPush => "app_push",
+        }
+    }
+
+    /// The members column that holds consent for this channel.
+    pub fn consent_column(self) -> &'static str {
+        match self {
+            Channel::Sms => "consent_sms",
+            Channel::Wechat => "consent_wechat",
+            Channel::Email => "consent_email",
+            Channel::AppPush => "consent_app_push",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What the policy knows about a member tonight.
+#[derive(Debug, Clone, Default)]
+pub struct Member {
+    /// Consent per channel, indexed like [`Channel::ALL`]; a null consent is `false`.
+    pub consent: [bool; 4],
+    /// On the suppression list tonight.
+    pub suppressed: bool,
+    /// Contacts (and holdout selections) in the rolling cap window before tonight.
+    pub recent_contacts: u32,
+    /// Contacted within the quiet period before tonight.
+    pub in_quiet_period: bool,
+}
+
+impl Member {
+    pub fn consents(&self, channel: Channel) -> bool {
+        self.consent[channel.index()]
+    }
+}
+
+/// A campaign's policy settings (its targeting is its SQL file).
+#[derive(Debug, Clone)]
+pub struct CampaignPolicy {
+    pub name: String,
+    /// Channels in order of preference.
+    pub channels: Vec<Channel>,
+    /// Higher wins when a member is wanted by several exclusive campaigns.
+    pub priority: i64,
+    /// At most this many members on the list (holdout included); `None` = no limit.
+    pub budget: Option<usize>,
+    /// Share of the selected members flagged as holdout, in [0, 1).
+    pub holdout_share: f64,
+    /// One exclusive campaign per member per night; `false` = allowed alongside others.
+    pub exclusive: bool,
+}
+
+/// A member a campaign's SQL found eligible. `member` indexes the members slice given
+/// to [`select`], which is sorted by member id, so a lower index is a lower id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    pub member: usize,
+    pub score: f64,
+}
+
+/// The whole-run policy settings.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// At most this many contacts per member in the rolling window, this run's included.
+    pub max_contacts: u32,
+    /// Salt of the holdout hash; changing it reshuffles every holdout group.
+    pub salt: String,
+}
+
+/// A campaign's counts, one per policy step: every eligible pair ends in exactly one of
+/// the `removed_*` counts or in `selected`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Funnel {
+    pub eligible: u64,
+    pub removed_no_consent: u64,
+    pub removed_suppressed: u64,
+    pub removed_frequency_cap: u64,
+    pub removed_priority: u64,
+    pub removed_budget: u64,
+    pub selected: u64,
+    pub holdout: u64,
+}
+
+/// One row of tonight's list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pick {
+    pub campaign: usize,
+    /// Index into that campaign's candidates.
+    pub candidate: usize,
+    pub member: usize,
+    pub channel: Channel,
+    /// 1 = the campaign's best score tonight.
+    pub rank: u32,
+    pub holdout: bool,
+}
+
+/// How a campaign ranks members: higher score first, then lower member id.
+#[derive(Debug, Clone, Copy)]
+struct Standing {
+    score: f64,
+    member: usize,
+}
+
+impl Ord for Standing {
+    /// `a > b` when `a` is the better member for the campaign.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then(other.member.cmp(&self.member))
+    }
+}
+impl PartialOrd for Standing {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for Standing {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Standing {}
+
+/// A stable number in [0, 1) for (salt, campaign, member id): the holdout draw. SHA-256,
+/// so it is the same on every machine, every night and in every language.
+pub fn holdout_draw(salt: &str, campaign: &str, member_id: &str) -> f64 {
+    let mut h = Sha256::new();
+    for part in [salt, campaign, member_id] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    // 53 bits fill an f64 mantissa exactly.
+    (u64::from_be_bytes(first) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Is this member in the campaign's holdout group?
+pub fn is_holdout(salt: &str, campaign: &str, member_id: &str, share: f64) -> bool {
+    share > 0.0 && holdout_draw(salt, campaign, member_id) < share
+}
+
+/// Apply the contact policy. `ids[m]` is member `m`'s id (for the holdout hash);
+/// `candidates[c]` are campaign `c`'s eligible members, at most one row per member.
+/// Returns tonight's picks (campaign by campaign, best rank first) and each campaign's
+/// funnel.
+pub fn select(
+    policy: &Policy,
+    members: &[Member],
+    ids: &[String],
+    campaigns: &[CampaignPolicy],
+    candidates: &[Vec<Candidate>],
+) -> (Vec<Pick>, Vec<Funnel>) {
+    assert_eq!(members.len(), ids.len());
+    assert_eq!(campaigns.len(), candidates.len());
+    let mut funnels = vec![Funnel::default(); campaigns.len()];
+
+    // Steps 1-3, pair by pair: what survives carries its channel.
+    // survivors[c] = (candidate index, channel)
+    let mut survivors: Vec<Vec<(usize, Channel)>> = Vec::with_capacity(campaigns.len());
+    for (c, campaign) in campaigns.iter().enumerate() {
+        let f = &mut funnels[c];
+        let mut kept = Vec::new();
+        for (k, cand) in candidates[c].iter().enumerate() {
+            f.eligible += 1;
+            let m = &members[cand.member];
+            let Some(channel) = campaign.channels.iter().copied().find(|&ch| m.consents(ch)) else {
+                f.removed_no_consent += 1;
+                continue;
+            };
+            if m.suppressed {
+                f.removed_suppressed += 1;
+                continue;
+            }
+            if m.recent_contacts >= policy.max_contacts || m.in_quiet_period {
+                f.removed_frequency_cap += 1;
+                continue;
+            }
+            kept.push((k, channel));
+        }
+        survivors.push(kept);
+    }
+
+    // Steps 4-5 for exclusive campaigns: deferred acceptance.
+    // prefs[m] = exclusive (campaign, candidate, channel) pairs, most preferred first.
+    let mut prefs: Vec<Vec<(usize, usize, Channel)>> = vec![Vec::new(); members.len()];
+    for (c, kept) in survivors.iter().enumerate() {
+        if !campaigns[c].exclusive {
+            continue;
+        }
+        for &(k, ch) in kept {
+            prefs[candidates[c][k].member].push((c, k, ch));
+        }
+    }
+    for list in prefs.iter_mut() {
+        list.sort_by(|&(a, ka, _), &(b, kb, _)| {
+            campaigns[b]
+                .priority
+                .cmp(&campaigns[a].priority)
+                .then(candidates[b][kb].score.total_cmp(&candidates[a][ka].score))
+                .then(a.cmp(&b))
+        });
+    }
+    let mut held: Vec<BinaryHeap<Reverse<(Standing, usize)>>> =
+        vec![BinaryHeap::new(); campaigns.len()];
+    let mut next = vec![0usize; members.len()];
+    // Members propose in reverse id order off a stack; the stable matching that
+    // member-proposing deferred acceptance finds does not depend on the order.
+    let mut free: Vec<usize> = (0..members.len())
+        .rev()
+        .filter(|&m| !prefs[m].is_empty())
+        .collect();
+    while let Some(m) = free.pop() {
+        let Some(&(c, k, _)) = prefs[m].get(next[m]) else {
+            continue;
+        };
+        next[m] += 1;
+        let standing = Standing {
+            score: candidates[c][k].score,
+            member: m,
+        };
+        held[c].push(Reverse((standing, k)));
+        let capacity = campaigns[c].budget.unwrap_or(usize::MAX);
+        if held[c].len() > capacity {
+            let Reverse((worst, _)) = held[c].pop().expect("over capacity");
+            free.push(worst.member);
+        }
+    }
+    // matched[m] = position in prefs[m] of the campaign that holds m.
+    let mut matched: Vec<Option<usize>> = vec![None; members.len()];
+    for (c, heap) in held.iter().enumerate() {
+        for Reverse((s, _)) in heap.iter() {
+            let pos = prefs[s.member]
+                .iter()
+                .position(|&(pc, _, _)| pc == c)
+                .expect("held pairs are in the member's list");
+            matched[s.member] = Some(pos);
+        }
+    }
+    let mut chosen: Vec<Vec<(usize, Channel)>> = vec![Vec::new(); campaigns.len()];
+    let mut tonight = vec![0u32; members.len()];
+    for (m, list) in prefs.iter().enumerate() {
+        for (i, &(c, k, ch)) in list.iter().enumerate() {
+            match matched[m] {
+                Some(p) if p == i => {
+                    chosen[c].push((k, ch));
+                    tonight[m] += 1;
+                }
+                Some(p) if p < i => funnels[c].removed_priority += 1,
+                _ => funnels[c].removed_budget += 1,
+            }
+        }
+    }
+
+    // Campaigns allowed alongside others: priority order, best scores first.
+    let mut order: Vec<usize> = (0..campaigns.len())
+        .filter(|&c| !campaigns[c].exclusive)
+        .collect();
+    order.sort_by(|&a, &b| {
+        campaigns[b]
+            .priority
+            .cmp(&campaigns[a].priority)
+            .then(a.cmp(&b))
+    });
+    for c in order {
+        let mut kept = survivors[c].clone();
+        kept.sort_by(|&(a, _), &(b, _)| {
+            let s = |k: usize| Standing {
+                score: candidates[c][k].score,
+                member: candidates[c][k].member,
+            };
+            s(b).cmp(&s(a))
+        });
+        let capacity = campaigns[c].budget.unwrap_or(usize::MAX);
+        for (k, ch) in kept {
+            let m = candidates[c][k].member;
+            if members[m].recent_contacts + tonight[m] >= policy.max_contacts {
+                funnels[c].removed_frequency_cap += 1;
+            } else if chosen[c].len() >= capacity {
+                funnels[c].removed_budget += 1;
+            } else {
+                chosen[c].push((k, ch));
+                tonight[m] += 1;
+            }
+        }
+    }
+
+    // Step 6: rank and holdout.
+    let mut picks = Vec::new();
+    for (c, mut list) in chosen.into_iter().enumerate() {
+        list.sort_by(|&(a, _), &(b, _)| {
+            let s = |k: usize| Standing {
+                score: candidates[c][k].score,
+                member: candidates[c][k].member,
+            };
+            s(b).cmp(&s(a))
+        });
+        let campaign = &campaigns[c];
+        for (r, (k, channel)) in list.into_iter().enumerate() {
+            let member = candidates[c][k].member;
+            let holdout = is_holdout(
+                &policy.salt,
+                &campaign.name,
+                &ids[member],
+                campaign.holdout_share,
+            );
+            funnels[c].selected += 1;
+            funnels[c].holdout += u64::from(holdout);
+            picks.push(Pick {
+                campaign: c,
+                candidate: k,
+                member,
+                channel,
+                rank: r as u32 + 1,
+                holdout,
+            });
+        }
+    }
+    (picks, funnels)
+}
+
+/// The hour a member is contacted: their usual purchase hour (`peak_hour`) moved into the
+/// campaign's send hours `[start, end)`; the first send hour when it is unknown.
+pub fn send_hour(peak_hour: Option<i64>, hours: [u8; 2]) -> u8 {
+    let [start, end] = hours;
+    match peak_hour {
+        Some(h) if (0..24).contains(&h) => (h as u8).clamp(start, end - 1),
+        _ => start,
+    }
+}
+
+#[cfg(test)]
+mod tests;
