@@ -6,6 +6,7 @@
 //! are declared in the job file as `[[steps]] type = "..."` and built by [`build`]. A new
 //! step kind is a new module here plus one arm in [`build`]; the runner does not change.
 
+pub mod outreach;
 pub mod recommend;
 pub mod rules;
 pub mod segment;
@@ -88,7 +89,7 @@ pub trait Step: Send + Sync {
 }
 
 /// The step kinds a job file may declare under `[[steps]]`.
-pub const STEP_KINDS: &[&str] = &["rules", "recommend", "segment"];
+pub const STEP_KINDS: &[&str] = &["rules", "recommend", "segment", "outreach"];
 
 /// Build a `[[steps]]` entry into a runnable step, checking its parameters.
 pub fn build(decl: &StepDecl, job_path: &Path) -> std::result::Result<Box<dyn Step>, Problem> {
@@ -97,6 +98,7 @@ pub fn build(decl: &StepDecl, job_path: &Path) -> std::result::Result<Box<dyn St
         "rules" => Ok(Box::new(rules::RulesStep::build(&decl.table, &at)?)),
         "recommend" => Ok(Box::new(recommend::RecommendStep::build(&decl.table, &at)?)),
         "segment" => Ok(Box::new(segment::SegmentStep::build(&decl.table, &at)?)),
+        "outreach" => Ok(Box::new(outreach::OutreachStep::build(&decl.table, &at)?)),
         other => Err(Problem::new(
             ErrorClass::Config,
             at,

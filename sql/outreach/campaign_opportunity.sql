@@ -1,0 +1,78 @@
+-- campaign_opportunity — 机会 opportunity (《营销5.0》 CRM contact type 2): new products
+-- (新品) to the members most likely to buy them.
+--
+-- New products: launched in the last `opportunity_new_days` days (products.launched_at).
+-- A member is eligible for a category with new products when either
+--   * the category is at least `opportunity_min_affinity` of their paid spend over the
+--     last `preference_window_days` days (category affinity), or
+--   * the category rules recommend that category to them with at least that confidence
+--     (category_recommendations, from basket rules: bought X → likely to buy this
+--     category).
+-- Score: the strongest of those signals (spend share, or the rule's confidence); the
+-- member's best category is the one offered. recommended_products: up to
+-- `opportunity_products` of that category's newest products (newest first, then id).
+WITH new_products AS (
+    SELECT product_id, name, category, launched_at
+    FROM products
+    WHERE launched_at >= $as_of - $opportunity_new_days AND launched_at < $as_of
+),
+new_categories AS (
+    SELECT
+        category,
+        array_agg(product_id ORDER BY launched_at DESC, product_id) AS products,
+        array_agg(name ORDER BY launched_at DESC, product_id) AS names
+    FROM new_products
+    GROUP BY category
+),
+member_category AS (
+    SELECT o.member_id, p.category, SUM(i.line_amount) AS spend
+    FROM paid_orders o
+    JOIN order_items i ON i.order_id = o.order_id
+    JOIN products p ON p.product_id = i.product_id
+    WHERE o.ordered_at >= $as_of - $preference_window_days AND o.ordered_at < $as_of
+    GROUP BY o.member_id, p.category
+),
+affinity AS (
+    SELECT
+        member_id,
+        category,
+        CAST(spend AS DOUBLE) / CAST(SUM(spend) OVER (PARTITION BY member_id) AS DOUBLE) AS share
+    FROM member_category
+),
+signals AS (
+    SELECT
+        member_id,
+        category,
+        share AS strength,
+        'buys ' || category || ' (' || CAST(CAST(ROUND(share * 100) AS BIGINT) AS VARCHAR)
+            || '% of spend)' AS reason
+    FROM affinity
+    WHERE share >= $opportunity_min_affinity
+    UNION ALL
+    SELECT member_id, category, score AS strength, reason
+    FROM category_recommendations
+    WHERE score >= $opportunity_min_affinity
+),
+best AS (
+    SELECT
+        s.member_id,
+        s.category,
+        s.strength,
+        s.reason,
+        n.products,
+        n.names,
+        ROW_NUMBER() OVER (PARTITION BY s.member_id ORDER BY s.strength DESC, s.category, s.reason) AS pick
+    FROM signals s
+    JOIN new_categories n ON n.category = s.category
+)
+SELECT
+    member_id,
+    CAST(strength AS DOUBLE) AS score,
+    make_array(
+        reason,
+        'new in ' || category || ': '
+            || array_to_string(array_slice(names, 1, $opportunity_products), ', ')
+    ) AS reasons,
+    array_slice(products, 1, $opportunity_products) AS recommended_products
+FROM best
+WHERE pick = 1

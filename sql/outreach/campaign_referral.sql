@@ -1,0 +1,25 @@
+-- campaign_referral — referral invite (裂变 fission): ask the members whose word already
+-- brings others in.
+--
+-- Eligible: community KOLs (community_role = 'top', the most active members of a group)
+-- and members whose invitees went on to buy (invites_converted > 0), provided they are
+-- not drifting away themselves (churn_risk none or light).
+-- Score: 2 per converted invitee + 3 for a KOL (1 for an organiser) + ln(1 + community
+-- interactions in the last `community_window_days` days).
+SELECT
+    member_id,
+    CAST(2 * invites_converted
+         + CASE community_role WHEN 'top' THEN 3 WHEN 'organiser' THEN 1 ELSE 0 END
+         + LN(1 + community_interactions) AS DOUBLE) AS score,
+    make_array(
+        'community_role=' || community_role,
+        CASE WHEN invites_converted > 0 THEN
+            CAST(invites_converted AS VARCHAR)
+            || CASE WHEN invites_converted = 1 THEN ' invitee' ELSE ' invitees' END || ' went on to buy'
+        END,
+        CAST(community_interactions AS VARCHAR) || ' community interactions in '
+            || CAST($community_window_days AS VARCHAR) || ' days'
+    ) AS reasons
+FROM member_tags
+WHERE (community_role = 'top' OR invites_converted > 0)
+  AND churn_risk IN ('none', 'light')

@@ -1,0 +1,56 @@
+-- campaign_upgrade — 提升 upgrade (《营销5.0》 CRM contact type 4): members closest to the
+-- next tier.
+--
+-- Tiers are shares of members ranked by spend (member_tier), so the entry spend of the
+-- next tier tonight is the lowest spend among its members. A regular (gold) member is
+-- eligible when their tier spend is at least `upgrade_min_closeness` of gold's
+-- (platinum's) entry spend. Platinum members have no next tier.
+-- Score: upgrade likelihood × value, where likelihood = closeness (spend / entry spend),
+-- halved for members who are not active or new (lifecycle_stage), and value =
+-- ln(1 + average order value): a bigger basket closes the gap in fewer orders.
+-- Offer: by tier, in the job file.
+WITH entry AS (
+    SELECT
+        MIN(tier_spend) FILTER (WHERE tier = 'gold') AS gold_from,
+        MIN(tier_spend) FILTER (WHERE tier = 'platinum') AS platinum_from
+    FROM member_tier
+),
+gaps AS (
+    SELECT
+        t.member_id,
+        t.tier_spend,
+        CASE t.tier WHEN 'regular' THEN 'gold' ELSE 'platinum' END AS next_tier,
+        CASE t.tier WHEN 'regular' THEN '金卡' ELSE '白金卡' END AS next_label,
+        CASE t.tier WHEN 'regular' THEN e.gold_from ELSE e.platinum_from END AS next_from
+    FROM member_tier t
+    CROSS JOIN entry e
+    WHERE t.tier IN ('regular', 'gold') AND t.tier_spend > 0
+),
+candidates AS (
+    SELECT
+        g.member_id,
+        g.tier_spend,
+        g.next_tier,
+        g.next_label,
+        g.next_from,
+        g.tier_spend / g.next_from AS closeness,
+        m.lifecycle_stage,
+        m.aov
+    FROM gaps g
+    JOIN member_tags m ON m.member_id = g.member_id
+    WHERE g.next_from > g.tier_spend AND g.tier_spend >= $upgrade_min_closeness * g.next_from
+)
+SELECT
+    member_id,
+    CAST(closeness
+         * CASE WHEN lifecycle_stage IN ('active', 'new', 'won_back') THEN 1.0 ELSE 0.5 END
+         * LN(1 + COALESCE(aov, 0)) AS DOUBLE) AS score,
+    make_array(
+        '¥' || CAST(CAST(CEIL(next_from - tier_spend) AS BIGINT) AS VARCHAR) || ' more to reach '
+            || next_label || ' (' || next_tier || ')',
+        'spent ¥' || CAST(CAST(ROUND(tier_spend) AS BIGINT) AS VARCHAR) || ' of ¥'
+            || CAST(CAST(ROUND(next_from) AS BIGINT) AS VARCHAR) || ' in '
+            || CAST($tier_window_days AS VARCHAR) || ' days',
+        'lifecycle=' || lifecycle_stage
+    ) AS reasons
+FROM candidates

@@ -1,0 +1,29 @@
+-- campaign_winback — 挽回 win-back (《营销5.0》 CRM contact type 3).
+--
+-- Eligible: churn_risk light, moderate or severe (member_tags; docs/tags.md: recency
+-- against the member's own purchase interval, and the drop in frequency or spend).
+-- Offer: stronger as the risk grows — `winback_offer_light`, `winback_offer_moderate`,
+-- `winback_offer_severe` (job params), the same on every channel.
+-- Score: the value at stake, ln(1 + yearly spend at the member's usual pace), where the
+-- usual pace is all-time spend over the member's buying years (at least one year).
+SELECT
+    member_id,
+    CAST(LN(1 + COALESCE(aov, 0) * orders_all_time
+                / GREATEST(CAST(tenure_days AS DOUBLE) / 365.0, 1.0)) AS DOUBLE) AS score,
+    make_array(
+        'churn_risk=' || churn_risk,
+        CASE WHEN overdue_days > 0 THEN
+            'overdue ' || CAST(overdue_days AS VARCHAR) || ' days (usual interval '
+            || CAST(CAST(ROUND(interval_days) AS BIGINT) AS VARCHAR) || ' days)'
+        END,
+        CASE WHEN last_order_date IS NOT NULL THEN
+            'last order ' || CAST(last_order_date AS VARCHAR)
+        END
+    ) AS reasons,
+    CASE churn_risk
+        WHEN 'severe' THEN $winback_offer_severe
+        WHEN 'moderate' THEN $winback_offer_moderate
+        ELSE $winback_offer_light
+    END AS offer
+FROM member_tags
+WHERE churn_risk IN ('light', 'moderate', 'severe')
