@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use common::*;
 use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch,
-    StringArray, TimestampMicrosecondArray,
+    Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::arrow::util::display::array_value_to_string;
@@ -113,7 +113,9 @@ fn write_members(dir: &Path, members: &[M]) {
         (
             "joined_at",
             Arc::new(TimestampMicrosecondArray::from(vec![
-                ts("2024-01-01 00:00:00");
+                ts(
+                    "2024-01-01 00:00:00"
+                );
                 members.len()
             ])),
         ),
@@ -344,12 +346,7 @@ fn policy_run(dir: &Path, member2_consent: [Option<bool>; 4]) -> (Vec<Row>, Vec<
     policy_export(dir, member2_consent);
     let job = budget_job(dir);
     let out = dir.join("out");
-    let published = run(
-        &job,
-        AS_OF,
-        &out,
-        &["--input-dir", dir.to_str().unwrap()],
-    );
+    let published = run(&job, AS_OF, &out, &["--input-dir", dir.to_str().unwrap()]);
     (
         rows(&published.join("outreach.parquet")),
         rows(&published.join("outreach_summary.parquet")),
@@ -366,10 +363,7 @@ fn find<'a>(rows: &'a [Row], key: &str, value: &str) -> &'a Row {
 fn every_policy_rule_on_a_hand_made_export() {
     let dir = tempfile::tempdir().unwrap();
     // member 2 consents to sms and app_push
-    let (outreach, summary) = policy_run(
-        dir.path(),
-        [Some(true), Some(false), None, Some(true)],
-    );
+    let (outreach, summary) = policy_run(dir.path(), [Some(true), Some(false), None, Some(true)]);
     let listed: BTreeSet<(String, String)> = outreach
         .iter()
         .map(|r| (r["member_id"].clone(), r["campaign"].clone()))
@@ -405,8 +399,14 @@ fn every_policy_rule_on_a_hand_made_export() {
     assert_eq!(m1["channel"], "wechat");
     assert_eq!(m1["contact_type"], "greeting");
     assert_eq!(m1["reasons"], "[birthday in 3 days, tier=regular]");
-    assert_eq!(m1["offer"], "生日券¥10 ¥10 birthday voucher", "regular tier's offer");
-    assert_eq!(m1["send_window"], "09:00-10:00", "no purchase hour: the first send hour");
+    assert_eq!(
+        m1["offer"], "生日券¥10 ¥10 birthday voucher",
+        "regular tier's offer"
+    );
+    assert_eq!(
+        m1["send_window"], "09:00-10:00",
+        "no purchase hour: the first send hour"
+    );
 
     let by_member: HashMap<&str, &Row> = outreach
         .iter()
@@ -442,7 +442,15 @@ fn a_members_offer_does_not_depend_on_the_channel() {
     let b2 = find(&sms_only, "member_id", "2");
     assert_eq!(a2["channel"], "app_push");
     assert_eq!(b2["channel"], "sms");
-    for column in ["campaign", "offer", "score", "rank", "holdout", "reasons", "send_window"] {
+    for column in [
+        "campaign",
+        "offer",
+        "score",
+        "rank",
+        "holdout",
+        "reasons",
+        "send_window",
+    ] {
         assert_eq!(a2[column], b2[column], "{column}");
     }
 }
@@ -479,7 +487,10 @@ fn frequency_cap_quiet_period_and_holdouts_hold_across_consecutive_nights() {
                 .push(day(night));
             let key = (r["member_id"].clone(), r["campaign"].clone());
             if let Some(before) = holdout.insert(key.clone(), r["holdout"].clone()) {
-                assert_eq!(before, r["holdout"], "{key:?} changed holdout group on {night}");
+                assert_eq!(
+                    before, r["holdout"],
+                    "{key:?} changed holdout group on {night}"
+                );
             }
         }
         for s in rows(&published.join("outreach_summary.parquet")) {
@@ -567,7 +578,12 @@ fn campaign_results_measure_uplift_against_the_holdout() {
         add(id, "c1", true, (id <= 210).then_some("2026-06-10 09:00:00"));
     }
     for id in 301..=320 {
-        add(id, "c2", false, (id <= 305).then_some("2026-06-02 09:00:00"));
+        add(
+            id,
+            "c2",
+            false,
+            (id <= 305).then_some("2026-06-02 09:00:00"),
+        );
     }
     for id in 321..=325 {
         add(id, "c2", true, None);
@@ -620,4 +636,269 @@ fn campaign_results_measure_uplift_against_the_holdout() {
     assert_eq!(c2["contacted"], "20");
     assert_eq!(c2["conversion_contacted"], "0.25");
     assert_eq!(c2["enough_data"], "false");
+}
+
+/// Channel preference order per campaign, from the shipped job file.
+fn campaign_channels() -> HashMap<String, (Vec<String>, bool)> {
+    let job: toml::Table = std::fs::read_to_string(repo().join("jobs/nightly.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut out = HashMap::new();
+    for step in job["steps"].as_array().unwrap() {
+        if step["type"].as_str() != Some("outreach") {
+            continue;
+        }
+        for c in step["campaigns"].as_array().unwrap() {
+            let channels = c["channels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+            let exclusive = c.get("exclusive").and_then(|v| v.as_bool()).unwrap_or(true);
+            out.insert(
+                c["name"].as_str().unwrap().to_string(),
+                (channels, exclusive),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn nightly_lists_on_testdata_honour_every_rule_and_match_hand_checked_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = nightly_job(dir.path(), |t| t);
+    let published = run(&job, "2026-11-01", &dir.path().join("out"), &[]);
+    let outreach = rows(&published.join("outreach.parquet"));
+    let summary = rows(&published.join("outreach_summary.parquet"));
+    assert!(outreach.len() > 500, "{} rows", outreach.len());
+
+    // Consent per member and channel, and tonight's suppressions, from the inputs.
+    let mut consent: HashMap<(String, String), bool> = HashMap::new();
+    for b in read_parquet_dir(&repo().join("testdata/members")) {
+        let id = b.column_by_name("member_id").unwrap();
+        for channel in ["sms", "wechat", "email", "app_push"] {
+            let c = b.column_by_name(&format!("consent_{channel}")).unwrap();
+            let c = c.as_any().downcast_ref::<BooleanArray>().unwrap();
+            for r in 0..b.num_rows() {
+                let yes = c.is_valid(r) && c.value(r);
+                consent.insert(
+                    (array_value_to_string(id, r).unwrap(), channel.to_string()),
+                    yes,
+                );
+            }
+        }
+    }
+    let tonight = ts("2026-11-01 00:00:00");
+    let mut suppressed = BTreeSet::new();
+    for b in read_parquet_dir(&repo().join("testdata/suppression")) {
+        let id = b.column_by_name("member_id").unwrap();
+        let until = b.column_by_name("until").unwrap();
+        let until = until
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
+        for r in 0..b.num_rows() {
+            if until.is_null(r) || until.value(r) > tonight {
+                suppressed.insert(array_value_to_string(id, r).unwrap());
+            }
+        }
+    }
+    assert!(!suppressed.is_empty());
+
+    let campaigns = campaign_channels();
+    let mut exclusive_rows: HashMap<&str, usize> = HashMap::new();
+    let mut per_campaign: HashMap<&str, (u64, u64)> = HashMap::new();
+    for r in &outreach {
+        let member = r["member_id"].as_str();
+        let (channels, exclusive) = &campaigns[&r["campaign"]];
+        // The first consented channel in the campaign's order, and only a consented one.
+        let first = channels
+            .iter()
+            .find(|ch| consent[&(member.to_string(), ch.to_string())])
+            .expect("listed without consent");
+        assert_eq!(&r["channel"], first, "{r:#?}");
+        assert!(
+            !suppressed.contains(member),
+            "suppressed member listed: {r:#?}"
+        );
+        assert_eq!(
+            r["holdout"],
+            is_holdout(SALT, &r["campaign"], member, 0.1).to_string()
+        );
+        if *exclusive {
+            *exclusive_rows.entry(member).or_default() += 1;
+        }
+        let e = per_campaign.entry(r["campaign"].as_str()).or_default();
+        e.0 += 1;
+        e.1 += u64::from(r["holdout"] == "true");
+        for column in ["reasons", "offer", "segment_id", "tier", "send_window"] {
+            assert_ne!(r[column], "null", "{column} in {r:#?}");
+        }
+        assert_ne!(r["reasons"], "[]", "{r:#?}");
+    }
+    assert!(
+        exclusive_rows.values().all(|&n| n == 1),
+        "two exclusive campaigns for a member"
+    );
+    // The summary adds up and agrees with the list.
+    for s in &summary {
+        let n = |c: &str| s[c].parse::<u64>().unwrap();
+        assert_eq!(
+            n("eligible"),
+            n("removed_unknown_member")
+                + n("removed_no_consent")
+                + n("removed_suppressed")
+                + n("removed_frequency_cap")
+                + n("removed_priority")
+                + n("removed_budget")
+                + n("selected"),
+            "{s:#?}"
+        );
+        let (listed, held) = per_campaign
+            .get(s["campaign"].as_str())
+            .copied()
+            .unwrap_or_default();
+        assert_eq!((n("selected"), n("holdout")), (listed, held), "{s:#?}");
+        assert_eq!(n("contacted"), listed - held);
+        assert!(
+            n("selected") > 0,
+            "campaign {} selected nobody",
+            s["campaign"]
+        );
+    }
+
+    // Member 1000022, checked by hand against testdata/: the ledger before 2026-11-01
+    // sums to 1,509 points (band B: 1,500 ≤ balance < 2,000); earns of 369 (expires
+    // 2026-11-15) and 231 (2026-11-30) lapse within 30 days = 600 points; consent: sms
+    // and wechat, not app push, so the reminder's order (app_push, wechat, sms) gives
+    // wechat; 3 of their 7 paid orders in the last year were placed at 19:xx.
+    let m = outreach
+        .iter()
+        .find(|r| r["member_id"] == "1000022")
+        .unwrap();
+    assert_eq!(m["campaign"], "reminder");
+    assert_eq!(m["channel"], "wechat");
+    assert_eq!(m["score"], "600.0");
+    assert_eq!(
+        m["reasons"],
+        "[600 points expire on 2026-11-15, points_band=B (balance 1509)]"
+    );
+    assert_eq!(m["offer"], "积分+现金换购 points + cash");
+    assert_eq!(m["send_window"], "19:00-20:00");
+    assert_eq!(m["tier"], "regular");
+    // Member 1000036: paid 1,700.65 in the year to 2026-11-01, rank 434 of 2,000; gold
+    // is ranks 101-400 and its lowest spend is 1,864.83, so 164.18 short (shown rounded
+    // up, ¥165) at closeness 0.91 ≥ 0.7; consent: sms only (wechat unknown) → sms.
+    let m = outreach
+        .iter()
+        .find(|r| r["member_id"] == "1000036")
+        .unwrap();
+    assert_eq!(m["campaign"], "upgrade");
+    assert_eq!(m["channel"], "sms");
+    assert_eq!(
+        m["reasons"],
+        "[¥165 more to reach 金卡 (gold), spent ¥1701 of ¥1865 in 365 days, lifecycle=active]"
+    );
+    assert_eq!(m["offer"], "升金卡双倍积分 double points to gold");
+    // Member 1000714: severe churn risk and 177 points expiring, but on the suppression
+    // list with no end date: on no list. Member 1000027: severe churn risk, but no
+    // consent on sms, wechat or app push: on no list.
+    for id in ["1000714", "1000027"] {
+        assert!(
+            outreach.iter().all(|r| r["member_id"] != id),
+            "member {id} listed"
+        );
+    }
+}
+
+/// Every batch of every parquet file in a directory.
+fn read_parquet_dir(dir: &Path) -> Vec<RecordBatch> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    files.sort();
+    files.iter().flat_map(|f| read_parquet(f)).collect()
+}
+
+#[test]
+fn bad_campaign_settings_are_config_errors_that_name_the_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "channels = [\"wechat\", \"app_push\", \"sms\"]\npriority = 90",
+            "channels = [\"wechat\", \"fax\"]\npriority = 90",
+            "unknown variant `fax`",
+        ),
+        (
+            "priority = 90\nbudget = 50000\nholdout = 0.1",
+            "priority = 90\nbudget = 50000\nholdout = 1.5",
+            "campaign \"greeting\": holdout must be in [0, 1), found 1.5",
+        ),
+        (
+            "name = \"greeting\"",
+            "name = \"greeting\"\ntable = \"campaign_nothing\"",
+            "reads unknown table campaign_nothing",
+        ),
+        (
+            "name = \"greeting\"",
+            "name = \"greeting\"\ntable = \"member_tags\"",
+            "campaign \"greeting\": table member_tags has no column score",
+        ),
+        (
+            "send_hours = [9, 12]",
+            "send_hours = [12, 9]",
+            "send_hours must be [start, end) with 0 <= start < end <= 24, found [12, 9]",
+        ),
+    ];
+    for (from, to, message) in cases {
+        let job = nightly_job(dir.path(), |t| {
+            assert!(t.contains(from), "{from}");
+            t.replacen(from, to, 1)
+        });
+        let o = siyu(
+            &["check", job.to_str().unwrap(), "--as-of", "2026-11-01"],
+            dir.path(),
+        );
+        assert_eq!(o.status.code(), Some(2), "{to}: {}", text(&o));
+        assert!(text(&o).contains(message), "{to}: {}", text(&o));
+    }
+}
+
+#[test]
+fn a_campaign_table_with_two_rows_for_a_member_fails_the_run_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // recommendations has member_id and score, but up to five rows per member.
+    let job = nightly_job(dir.path(), |t| {
+        t.replacen(
+            "name = \"greeting\"",
+            "name = \"greeting\"\ntable = \"recommendations\"",
+            1,
+        )
+    });
+    let out = dir.path().join("out");
+    let o = siyu(
+        &[
+            "run",
+            job.to_str().unwrap(),
+            "--as-of",
+            "2026-11-01",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "campaign \"greeting\": table recommendations has more than one row for member_id"
+        ),
+        "{}",
+        text(&o)
+    );
+    assert!(!out.join("nightly/as_of=2026-11-01").exists());
 }

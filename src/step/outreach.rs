@@ -417,7 +417,9 @@ impl OutreachStep {
         let mut in_window = 0u64;
         for b in &history {
             let id = b.column(0).as_string::<i32>();
-            let recent = b.column(1).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let recent = b
+                .column(1)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
             let quiet = b.column(2).as_boolean();
             for r in 0..b.num_rows() {
                 if let Some(&m) = index.get(id.value(r)) {
@@ -453,11 +455,7 @@ impl OutreachStep {
         ])
     }
 
-    async fn tags(
-        &self,
-        ctx: &StepContext,
-        index: &HashMap<String, usize>,
-    ) -> Result<Vec<TagRow>> {
+    async fn tags(&self, ctx: &StepContext, index: &HashMap<String, usize>) -> Result<Vec<TagRow>> {
         let batches = ctx
             .table(&self.params.tags)
             .await?
@@ -474,7 +472,9 @@ impl OutreachStep {
             let id = b.column(0).as_string::<i32>();
             let tier = b.column(1).as_string::<i32>();
             let seg = b.column(2).as_string::<i32>();
-            let hour = b.column(3).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let hour = b
+                .column(3)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
             for r in 0..b.num_rows() {
                 let Some(&m) = index.get(id.value(r)) else {
                     continue;
@@ -535,7 +535,9 @@ impl OutreachStep {
         };
         for b in &batches {
             let id = b.column(0).as_string::<i32>();
-            let score = b.column(1).as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            let score = b
+                .column(1)
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
             let reasons = b.column(2).as_list::<i32>();
             let offer = b.column(3).as_string::<i32>();
             let products = b.column(4).as_list::<i32>();
@@ -901,11 +903,6 @@ impl OutreachStep {
                 Arc::new(Date32Array::from(vec![ctx.as_of_date32(); n])),
             ],
         )
-        .map_err(|e| {
-            SiyuError::runtime(format!(
-                "{}: building {}: {e}",
-                self.at, p.summary_output
-            ))
-        })
+        .map_err(|e| SiyuError::runtime(format!("{}: building {}: {e}", self.at, p.summary_output)))
     }
 }
