@@ -188,6 +188,9 @@ struct Loaded {
     null_scores: u64,
 }
 
+/// One row of a campaign table: member index, score, reasons, offer, products.
+type CampaignRow = (usize, f64, Vec<String>, Option<String>, Vec<String>);
+
 /// member_tags columns the outreach rows carry.
 #[derive(Default, Clone)]
 struct TagRow {
@@ -520,7 +523,7 @@ impl OutreachStep {
             optional("recommended_products", list_utf8()),
         ])?;
         let batches = df.collect().await?;
-        let mut rows: Vec<(usize, f64, Vec<String>, Option<String>, Vec<String>)> = Vec::new();
+        let mut rows: Vec<CampaignRow> = Vec::new();
         let (mut unknown, mut null_scores) = (0u64, 0u64);
         let texts = |a: &ListArray, r: usize| -> Vec<String> {
             if a.is_null(r) {
