@@ -19,6 +19,7 @@ pub mod job;
 pub mod logging;
 pub mod outreach;
 pub mod publish;
+pub mod quality;
 pub mod rules;
 pub mod runner;
 pub mod segment;

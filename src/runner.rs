@@ -88,7 +88,22 @@ pub async fn prepare(
 
     let (sources, mut p) = crate::sql::load_dirs(&job.sql_dirs);
     problems.append(&mut p);
-    let mut steps: Vec<Box<dyn Step>> = Vec::new();
+    // The data quality checks come first (every other step depends on them, below), so
+    // every other step reads the cleaned inputs.
+    let mut steps: Vec<Box<dyn Step>> = vec![Box::new(crate::quality::QualityStep {
+        sources: inputs
+            .iter()
+            .flatten()
+            .map(|i| {
+                let source = match (&i.source, i.files.as_slice()) {
+                    (_, [one]) => one.path.display().to_string(),
+                    (Some(s), _) => s.display().to_string(),
+                    (None, _) => "absent, read as empty".to_string(),
+                };
+                (i.spec.name.to_string(), source)
+            })
+            .collect(),
+    })];
     for source in &sources {
         match crate::sql::prepare(source, &params) {
             Ok(query) => steps.push(Box::new(step::sql::SqlStep { query })),
@@ -106,13 +121,22 @@ pub async fn prepare(
         .iter()
         .map(|t| t.name.to_string())
         .collect();
+    // Every step runs after the data quality step (step 0), which may replace the
+    // inputs with their cleaned versions.
     let nodes: Vec<Node> = steps
         .iter()
-        .map(|s| Node {
-            name: s.name().to_string(),
-            source: s.source(),
-            reads: s.reads(),
-            writes: s.writes(),
+        .enumerate()
+        .map(|(i, s)| {
+            let mut reads = s.reads();
+            if i > 0 {
+                reads.push(crate::quality::TABLE.to_string());
+            }
+            Node {
+                name: s.name().to_string(),
+                source: s.source(),
+                reads,
+                writes: s.writes(),
+            }
         })
         .collect();
     let aliases: BTreeMap<String, String> = job

@@ -240,6 +240,7 @@ products = "products.parquet"
 [params]
 frequency_window_days = {{ type = "int", default = 365 }}
 spend_window_days = {{ type = "int", default = 365 }}
+max_bad_row_share = {{ type = "float", default = 0.01 }}
 
 [sql]
 dirs = [{}]
