@@ -3,7 +3,10 @@
 //! exact point instead of racing a timer. Unset, a failpoint costs one environment
 //! lookup.
 //!
-//! Points: `table_written` (a step has written a table to staging),
+//! Points: `step_started:<step>` (the runner is about to run that step, e.g.
+//! `step_started:member_tags` in the middle of the SQL steps), `rules_mined` (a rules
+//! step has mined its itemsets and not yet written them), `table_written` (a step has
+//! written a table to staging),
 //! `before_success` (all tables written, no manifest yet), `before_swap` (staging is
 //! complete with `_SUCCESS`, not yet moved into place).
 

@@ -549,6 +549,7 @@ pub async fn run(job_path: &Path, opts: &Options, log_format: LogFormat) -> Resu
             async move {
                 progress.running(s.name());
                 let t = Instant::now();
+                crate::failpoint::hit(&format!("step_started:{}", s.name()));
                 s.run(ctx)
                     .await
                     .map_err(|e| e.context(format!("step {} ({})", s.name(), s.source())))?;

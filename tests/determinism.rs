@@ -8,10 +8,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use datafusion::arrow::compute::{concat_batches, take};
 use datafusion::arrow::array::{RecordBatch, UInt32Array};
-use rand::seq::SliceRandom;
+use datafusion::arrow::compute::{concat_batches, take};
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 const AS_OF: &str = "2026-11-01";
@@ -58,10 +58,11 @@ fn parquet_files(dir: &Path) -> Vec<String> {
 
 /// All rows of a table, as one batch.
 fn table(path: &Path) -> RecordBatch {
-    let builder = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        fs::File::open(path).unwrap(),
-    )
-    .unwrap();
+    let builder =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            fs::File::open(path).unwrap(),
+        )
+        .unwrap();
     let schema = builder.schema().clone();
     let batches: Vec<RecordBatch> = builder.build().unwrap().map(|b| b.unwrap()).collect();
     concat_batches(&schema, &batches).unwrap()

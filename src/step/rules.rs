@@ -174,6 +174,7 @@ impl Step for RulesStep {
             let p = &self.params;
             let baskets = ctx.table(&p.baskets).await?;
             let mined = mine(baskets, &p.basket_column, &p.item_column, &self.rule).await?;
+            crate::failpoint::hit("rules_mined");
             let lookup = match &p.names {
                 Some(n) => Some(names(ctx.table(n).await?, &p.names_key, &p.names_value).await?),
                 None => None,
