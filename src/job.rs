@@ -48,6 +48,9 @@ pub struct Job {
     /// Non-SQL steps, as declared; `step::build` turns them into runnable steps.
     pub steps: Vec<StepDecl>,
     pub publish: Vec<String>,
+    /// `table.column` entries the job explicitly allows to carry personal data
+    /// (`[publish] personal_columns`); see `runner::personal_column`.
+    pub personal_columns: Vec<String>,
     /// Mixed into every hash that must differ between jobs (holdout assignment).
     pub salt: String,
 }
@@ -253,6 +256,8 @@ struct RawSql {
 struct RawPublish {
     #[serde(default)]
     tables: Vec<String>,
+    #[serde(default)]
+    personal_columns: Vec<String>,
 }
 
 /// Whether `name` is usable as a table or parameter name in SQL without quoting.
@@ -366,6 +371,16 @@ impl Job {
             }
             publish.push(t);
         }
+        for c in &raw.publish.personal_columns {
+            match c.split_once('.') {
+                Some((t, col)) if publish.contains(&t.to_string()) && !col.is_empty() => {}
+                _ => {
+                    return Err(fail(format!(
+                        "[publish] personal_columns entry {c:?} must be \"table.column\" with a published table"
+                    )));
+                }
+            }
+        }
 
         Ok(Job {
             path: path.to_path_buf(),
@@ -378,6 +393,7 @@ impl Job {
             sql_dirs: raw.sql.dirs.iter().map(|d| base.join(d)).collect(),
             steps,
             publish,
+            personal_columns: raw.publish.personal_columns,
         })
     }
 

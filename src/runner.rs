@@ -216,7 +216,12 @@ pub async fn prepare(
                 &at,
                 format!("[publish] table {table} is not written by any step"),
             )),
-            Some(schema) => problems.extend(check_published_schema(table, schema, &nodes)),
+            Some(schema) => problems.extend(check_published_schema(
+                table,
+                schema,
+                &nodes,
+                &job.personal_columns,
+            )),
         }
     }
 
@@ -237,7 +242,51 @@ pub async fn prepare(
 }
 
 /// Published tables follow the output contract's general rules.
-fn check_published_schema(table: &str, schema: &SchemaRef, nodes: &[Node]) -> Vec<Problem> {
+/// Whether a column name says it holds personal contact or identity data (phone, name,
+/// address, e-mail, ID card, WeChat ids). `name` alone counts only in a member-level
+/// table (one with a `member_id` column); flags (Boolean, e.g. `consent_email`) never.
+pub fn personal_column(name: &str, data_type: &DataType, member_level: bool) -> bool {
+    const EXACT: &[&str] = &[
+        "phone",
+        "mobile",
+        "telephone",
+        "cellphone",
+        "tel",
+        "address",
+        "email",
+        "email_address",
+        "real_name",
+        "full_name",
+        "member_name",
+        "nickname",
+        "id_card",
+        "id_card_no",
+        "id_number",
+        "openid",
+        "unionid",
+        "wechat_id",
+        "wechat_openid",
+        "birth_date",
+        "birthday",
+    ];
+    const SUFFIXES: &[&str] = &[
+        "_phone", "_mobile", "_address", "_email", "_openid", "_unionid",
+    ];
+    if data_type == &DataType::Boolean {
+        return false;
+    }
+    let n = name.to_ascii_lowercase();
+    EXACT.contains(&n.as_str())
+        || SUFFIXES.iter().any(|s| n.ends_with(s))
+        || (member_level && n == "name")
+}
+
+fn check_published_schema(
+    table: &str,
+    schema: &SchemaRef,
+    nodes: &[Node],
+    allowed_personal: &[String],
+) -> Vec<Problem> {
     let at = nodes
         .iter()
         .find(|n| n.writes.iter().any(|w| w == table))
@@ -259,6 +308,22 @@ fn check_published_schema(table: &str, schema: &SchemaRef, nodes: &[Node]) -> Ve
                     "published table {table}: id column {} is {}; ids are Utf8 in every output (CAST it AS VARCHAR)",
                     f.name(),
                     f.data_type()
+                ),
+            ));
+        }
+    }
+    let member_level = schema.field_with_name("member_id").is_ok();
+    for f in schema.fields() {
+        if personal_column(f.name(), f.data_type(), member_level)
+            && !allowed_personal.contains(&format!("{table}.{}", f.name()))
+        {
+            problems.push(Problem::new(
+                ErrorClass::Config,
+                &at,
+                format!(
+                    "published table {table} has column {}, which looks like personal data; outputs carry member ids only. Drop it, or allow it with [publish] personal_columns = [\"{table}.{}\"]",
+                    f.name(),
+                    f.name()
                 ),
             ));
         }
@@ -463,6 +528,19 @@ pub async fn run(job_path: &Path, opts: &Options, log_format: LogFormat) -> Resu
 
     let job = Job::load(job_path)?;
     let job_dir = opts.out.join(&job.name);
+    // Everything is written under --out: a symlinked job directory or run directory
+    // could send outputs anywhere, so it is refused.
+    for path in [
+        job_dir.clone(),
+        job_dir.join(format!("as_of={}", as_of_for(&job, opts))),
+    ] {
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(SiyuError::publish(format!(
+                "{} is a symbolic link; siyu writes only real directories under --out",
+                path.display()
+            )));
+        }
+    }
     let _lock = JobLock::acquire(&job_dir)?;
     for left in publish::remove_leftovers(&job_dir)? {
         warn!(path = %left.display(), "removed the staging directory of an earlier run that did not finish");
