@@ -42,10 +42,15 @@ activity AS (
 first_seen AS (
     SELECT group_id, member_id, MIN(month_index) AS first_index FROM events GROUP BY group_id, member_id
 ),
+-- Members who joined a group in each month, then the running total at each active
+-- month: joining per month (not per member) keeps the join small on big communities.
+joined AS (
+    SELECT group_id, first_index, COUNT(*) AS joined FROM first_seen GROUP BY group_id, first_index
+),
 sizes AS (
-    SELECT a.group_id, a.month_index, COUNT(f.member_id) AS members
+    SELECT a.group_id, a.month_index, COALESCE(SUM(j.joined), 0) AS members
     FROM activity a
-    JOIN first_seen f ON f.group_id = a.group_id AND f.first_index <= a.month_index
+    JOIN joined j ON j.group_id = a.group_id AND j.first_index <= a.month_index
     GROUP BY a.group_id, a.month_index
 ),
 active_members AS (

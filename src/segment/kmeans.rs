@@ -98,30 +98,24 @@ pub fn assign(data: &[f64], d: usize, centroids: &[f64]) -> (Vec<u32>, Vec<f64>)
 
 /// Mean of the rows of each cluster; (sums, counts).
 fn means(data: &[f64], d: usize, labels: &[u32], k: usize) -> (Vec<f64>, Vec<u64>) {
-    let (sums, counts) = data
+    // One partial per fixed chunk, merged in chunk order: float sums do not depend on
+    // how rayon split the work, so results are the same on any machine and any load.
+    let partials: Vec<(Vec<f64>, Vec<u64>)> = data
         .par_chunks(CHUNK * d)
         .zip(labels.par_chunks(CHUNK))
-        .fold(
-            || (vec![0.0; k * d], vec![0u64; k]),
-            |(mut s, mut c), (rows, ls)| {
-                for (row, &l) in rows.chunks_exact(d).zip(ls) {
-                    let l = l as usize;
-                    c[l] += 1;
-                    for (acc, x) in s[l * d..(l + 1) * d].iter_mut().zip(row) {
-                        *acc += x;
-                    }
+        .map(|(rows, ls)| {
+            let (mut s, mut c) = (vec![0.0; k * d], vec![0u64; k]);
+            for (row, &l) in rows.chunks_exact(d).zip(ls) {
+                let l = l as usize;
+                c[l] += 1;
+                for (acc, x) in s[l * d..(l + 1) * d].iter_mut().zip(row) {
+                    *acc += x;
                 }
-                (s, c)
-            },
-        )
-        .reduce(
-            || (vec![0.0; k * d], vec![0u64; k]),
-            |(mut s1, mut c1), (s2, c2)| {
-                s1.iter_mut().zip(s2).for_each(|(a, b)| *a += b);
-                c1.iter_mut().zip(c2).for_each(|(a, b)| *a += b);
-                (s1, c1)
-            },
-        );
+            }
+            (s, c)
+        })
+        .collect();
+    let (sums, counts) = merge_partials(partials, k * d, k);
     let mut m = sums;
     for j in 0..k {
         if counts[j] > 0 {
@@ -205,6 +199,8 @@ pub fn kmeans_plusplus(data: &[f64], d: usize, k: usize, seed: u64) -> Vec<f64> 
                         .map(|(r, &o)| sq(r, c).min(o))
                         .sum::<f64>()
                 })
+                .collect::<Vec<f64>>()
+                .iter()
                 .sum();
             if best.is_none_or(|(b, _)| pot < b) {
                 best = Some((pot, cand));
@@ -247,75 +243,89 @@ fn step_fixed<const D: usize>(data: &[f64], centroids: &[f64]) -> (Vec<f64>, Vec
     let (rows, _) = data.as_chunks::<D>();
     let (cens, _) = centroids.as_chunks::<D>();
     let k = cens.len();
-    rows.par_chunks(CHUNK)
-        .fold(
-            || (vec![[0.0; D]; k], vec![0u64; k], 0.0),
-            |(mut s, mut c, mut total), rows| {
-                for row in rows {
-                    let (mut best, mut bd) = (0usize, f64::INFINITY);
-                    for (j, cen) in cens.iter().enumerate() {
-                        let mut x = 0.0;
-                        for f in 0..D {
-                            let t = row[f] - cen[f];
-                            x += t * t;
-                        }
-                        if x < bd {
-                            bd = x;
-                            best = j;
-                        }
-                    }
-                    c[best] += 1;
-                    total += bd;
+    let partials: Vec<(Vec<f64>, Vec<u64>, f64)> = rows
+        .par_chunks(CHUNK)
+        .map(|rows| {
+            let (mut s, mut c, mut total) = (vec![[0.0; D]; k], vec![0u64; k], 0.0);
+            for row in rows {
+                let (mut best, mut bd) = (0usize, f64::INFINITY);
+                for (j, cen) in cens.iter().enumerate() {
+                    let mut x = 0.0;
                     for f in 0..D {
-                        s[best][f] += row[f];
+                        let t = row[f] - cen[f];
+                        x += t * t;
+                    }
+                    if x < bd {
+                        bd = x;
+                        best = j;
                     }
                 }
-                (s, c, total)
-            },
-        )
-        .map(|(s, c, t)| (s.into_iter().flatten().collect::<Vec<f64>>(), c, t))
-        .reduce(
-            || (vec![0.0; k * D], vec![0u64; k], 0.0),
-            |(mut s1, mut c1, t1), (s2, c2, t2)| {
-                s1.iter_mut().zip(s2).for_each(|(a, b)| *a += b);
-                c1.iter_mut().zip(c2).for_each(|(a, b)| *a += b);
-                (s1, c1, t1 + t2)
-            },
-        )
+                c[best] += 1;
+                total += bd;
+                for f in 0..D {
+                    s[best][f] += row[f];
+                }
+            }
+            (s.into_iter().flatten().collect::<Vec<f64>>(), c, total)
+        })
+        .collect();
+    merge_step_partials(partials, k * D, k)
 }
 
 fn step_dyn(data: &[f64], d: usize, centroids: &[f64]) -> (Vec<f64>, Vec<u64>, f64) {
     let k = centroids.len() / d;
-    data.par_chunks(CHUNK * d)
-        .fold(
-            || (vec![0.0; k * d], vec![0u64; k], 0.0),
-            |(mut s, mut c, mut total), rows| {
-                for row in rows.chunks_exact(d) {
-                    let (mut best, mut bd) = (0usize, f64::INFINITY);
-                    for (j, cen) in centroids.chunks_exact(d).enumerate() {
-                        let x = sq(row, cen);
-                        if x < bd {
-                            bd = x;
-                            best = j;
-                        }
-                    }
-                    c[best] += 1;
-                    total += bd;
-                    for (acc, x) in s[best * d..(best + 1) * d].iter_mut().zip(row) {
-                        *acc += x;
+    let partials: Vec<(Vec<f64>, Vec<u64>, f64)> = data
+        .par_chunks(CHUNK * d)
+        .map(|rows| {
+            let (mut s, mut c, mut total) = (vec![0.0; k * d], vec![0u64; k], 0.0);
+            for row in rows.chunks_exact(d) {
+                let (mut best, mut bd) = (0usize, f64::INFINITY);
+                for (j, cen) in centroids.chunks_exact(d).enumerate() {
+                    let x = sq(row, cen);
+                    if x < bd {
+                        bd = x;
+                        best = j;
                     }
                 }
-                (s, c, total)
-            },
-        )
-        .reduce(
-            || (vec![0.0; k * d], vec![0u64; k], 0.0),
-            |(mut s1, mut c1, t1), (s2, c2, t2)| {
-                s1.iter_mut().zip(s2).for_each(|(a, b)| *a += b);
-                c1.iter_mut().zip(c2).for_each(|(a, b)| *a += b);
-                (s1, c1, t1 + t2)
-            },
-        )
+                c[best] += 1;
+                total += bd;
+                for (acc, x) in s[best * d..(best + 1) * d].iter_mut().zip(row) {
+                    *acc += x;
+                }
+            }
+            (s, c, total)
+        })
+        .collect();
+    merge_step_partials(partials, k * d, k)
+}
+
+/// Sum per-chunk (sums, counts) in chunk order.
+fn merge_partials(
+    partials: Vec<(Vec<f64>, Vec<u64>)>,
+    len: usize,
+    k: usize,
+) -> (Vec<f64>, Vec<u64>) {
+    let (mut sums, mut counts) = (vec![0.0; len], vec![0u64; k]);
+    for (s, c) in partials {
+        sums.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+        counts.iter_mut().zip(c).for_each(|(a, b)| *a += b);
+    }
+    (sums, counts)
+}
+
+/// Sum per-chunk (sums, counts, inertia) in chunk order.
+fn merge_step_partials(
+    partials: Vec<(Vec<f64>, Vec<u64>, f64)>,
+    len: usize,
+    k: usize,
+) -> (Vec<f64>, Vec<u64>, f64) {
+    let (mut sums, mut counts, mut total) = (vec![0.0; len], vec![0u64; k], 0.0);
+    for (s, c, t) in partials {
+        sums.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+        counts.iter_mut().zip(c).for_each(|(a, b)| *a += b);
+        total += t;
+    }
+    (sums, counts, total)
 }
 
 /// Lloyd iterations from `centroids` until they move less than `tolerance` (the norm of
@@ -547,6 +557,8 @@ pub fn silhouette(data: &[f64], d: usize, labels: &[u32], k: usize, sample: &[us
                 (b - a) / a.max(b)
             }
         })
+        .collect::<Vec<f64>>()
+        .iter()
         .sum();
     total / rows.len() as f64
 }
@@ -581,6 +593,40 @@ mod tests {
             }
         }
         (data, truth)
+    }
+
+    #[test]
+    fn results_are_bitwise_the_same_on_any_number_of_threads() {
+        // Float sums depend on the order of additions: partial sums are per fixed chunk
+        // and merged in chunk order, never in the order rayon's work stealing finishes.
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (n, d) = (20_000, 5);
+        let data: Vec<f64> = (0..n * d).map(|_| rng.random::<f64>() * 100.0).collect();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let c = fit(&data, n, d, &params(6)).unwrap();
+                let s = silhouette(&data, d, &c.labels, c.k, &(0..1000).collect::<Vec<_>>());
+                (c.centroids, c.labels, c.inertia.to_bits(), s.to_bits())
+            })
+        };
+        let one = run(1);
+        for threads in [2, 3, 7] {
+            let other = run(threads);
+            assert!(
+                one.0
+                    .iter()
+                    .zip(&other.0)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "centroids differ with {threads} threads"
+            );
+            assert_eq!(one.1, other.1, "labels differ with {threads} threads");
+            assert_eq!(one.2, other.2, "inertia differs with {threads} threads");
+            assert_eq!(one.3, other.3, "silhouette differs with {threads} threads");
+        }
     }
 
     #[test]
