@@ -24,11 +24,10 @@ window_months AS (
 buyers AS (
     SELECT DISTINCT member_id FROM paid_orders
 ),
-activity AS (
+activity_counts AS (
     SELECT
         e.group_id,
         e.month_index,
-        COUNT(DISTINCT e.member_id) FILTER (WHERE e.event_type NOT IN ('join', 'leave')) AS n,
         COUNT(*) FILTER (WHERE e.event_type NOT IN ('join', 'leave')) AS interactions,
         COUNT(*) FILTER (WHERE e.event_type = 'message') AS messages,
         COUNT(*) FILTER (WHERE e.event_type = 'share') AS shares,
@@ -38,6 +37,28 @@ activity AS (
     CROSS JOIN window_months w
     WHERE e.month_index < w.current_index AND e.month_index >= w.current_index - $diagnosis_months
     GROUP BY e.group_id, e.month_index
+),
+active_members AS (
+    SELECT DISTINCT group_id, month_index, member_id
+    FROM events
+    WHERE event_type NOT IN ('join', 'leave')
+),
+-- n per group and month from the distinct active members (a COUNT(DISTINCT) here would
+-- hold a hash set per group-month that cannot spill).
+active_counts AS (
+    SELECT group_id, month_index, COUNT(*) AS n FROM active_members GROUP BY group_id, month_index
+),
+activity AS (
+    SELECT
+        c.group_id,
+        c.month_index,
+        COALESCE(ac.n, 0) AS n,
+        c.interactions,
+        c.messages,
+        c.shares,
+        c.converted_invites
+    FROM activity_counts c
+    LEFT JOIN active_counts ac ON ac.group_id = c.group_id AND ac.month_index = c.month_index
 ),
 first_seen AS (
     SELECT group_id, member_id, MIN(month_index) AS first_index FROM events GROUP BY group_id, member_id
@@ -52,11 +73,6 @@ sizes AS (
     FROM activity a
     JOIN joined j ON j.group_id = a.group_id AND j.first_index <= a.month_index
     GROUP BY a.group_id, a.month_index
-),
-active_members AS (
-    SELECT DISTINCT group_id, month_index, member_id
-    FROM events
-    WHERE event_type NOT IN ('join', 'leave')
 ),
 value AS (
     SELECT a.group_id, a.month_index, SUM(m.spend) AS v
