@@ -799,7 +799,8 @@ fn job_file_and_sql_mistakes_are_config_errors_with_file_line_and_column() {
     let d = dir.path();
     export(d);
     let ok = "SELECT member_id, $as_of AS as_of FROM members";
-    let cases: Vec<(String, Vec<(&str, &str)>, Vec<&str>)> = vec![
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
         // 25. unknown key in the job file
         (
             JOB.replace("[job]\n", "[job]\nnmae = \"x\"\n"),
