@@ -19,18 +19,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 const AS_OF: &str = "2026-02-01";
 const MEMBERS: i64 = 150;
 
-fn batch(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
-    let fields: Vec<Field> = cols
-        .iter()
-        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-        .collect();
-    RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        cols.into_iter().map(|(_, a)| a).collect(),
-    )
-    .unwrap()
-}
-
 fn members(ids: &[Option<i64>]) -> RecordBatch {
     batch(vec![
         (

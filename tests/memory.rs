@@ -14,12 +14,10 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::concat_batches;
 
 const AS_OF: &str = "2026-11-01";
 /// What siyu may hold beyond the DataFusion pool: the Rust steps' data (baskets for
@@ -46,17 +44,6 @@ fn run_measured(args: &[&str]) -> (bool, u64) {
     assert_eq!(rc, pid);
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     (ok, usage.ru_maxrss as u64 / 1024)
-}
-
-fn table(path: &Path) -> RecordBatch {
-    let builder =
-        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-            fs::File::open(path).unwrap(),
-        )
-        .unwrap();
-    let schema = builder.schema().clone();
-    let batches: Vec<RecordBatch> = builder.build().unwrap().map(|b| b.unwrap()).collect();
-    concat_batches(&schema, &batches).unwrap()
 }
 
 #[test]
@@ -118,7 +105,7 @@ fn nightly_at_scale_10_fits_a_memory_limit_well_below_its_peak() {
         if !name.ends_with(".parquet") {
             continue;
         }
-        let (ta, tb) = (table(&a.join(&name)), table(&b.join(&name)));
+        let (ta, tb) = (read_table(&a.join(&name)), read_table(&b.join(&name)));
         assert_eq!(ta.num_rows(), tb.num_rows(), "{name}");
         for i in 0..ta.num_columns() {
             assert!(ta.column(i) == tb.column(i), "{name}: column {i} differs");

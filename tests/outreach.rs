@@ -13,7 +13,6 @@ use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::arrow::util::display::array_value_to_string;
 use siyu::outreach::is_holdout;
 
@@ -69,18 +68,6 @@ fn run(job: &Path, as_of: &str, out: &Path, extra: &[&str]) -> PathBuf {
     let o = siyu(&args, out.parent().unwrap());
     assert!(o.status.success(), "{}", text(&o));
     out.join(format!("nightly/as_of={as_of}"))
-}
-
-fn batch(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
-    let fields: Vec<Field> = cols
-        .iter()
-        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-        .collect();
-    RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        cols.into_iter().map(|(_, a)| a).collect(),
-    )
-    .unwrap()
 }
 
 fn day(s: &str) -> i32 {

@@ -45,6 +45,14 @@ pub fn write_batch(path: &Path, batch: &RecordBatch) {
     w.close().unwrap();
 }
 
+/// Every row of a parquet file as one batch (with the file's schema, even when empty).
+pub fn read_table(path: &Path) -> RecordBatch {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
+    let schema = builder.schema().clone();
+    let batches: Vec<RecordBatch> = builder.build().unwrap().map(|b| b.unwrap()).collect();
+    datafusion::arrow::compute::concat_batches(&schema, &batches).unwrap()
+}
+
 pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
     let file = File::open(path).unwrap();
     ParquetRecordBatchReaderBuilder::try_new(file)
@@ -55,7 +63,8 @@ pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
         .collect()
 }
 
-fn batch(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
+/// A batch of nullable columns named as given.
+pub fn batch(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
     let fields: Vec<Field> = cols
         .iter()
         .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
