@@ -15,16 +15,6 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 const AS_OF: &str = "2026-11-01";
-const TABLES: [&str; 8] = [
-    "members",
-    "orders",
-    "order_items",
-    "products",
-    "community_events",
-    "points_ledger",
-    "contact_history",
-    "suppression",
-];
 
 fn run_nightly(dir: &Path, out: &Path, input_dir: Option<&Path>) -> PathBuf {
     let job = repo().join("jobs/nightly.toml");
@@ -77,7 +67,7 @@ fn shuffled_input_rows_give_the_same_tables() {
     let dir = tempfile::tempdir().unwrap();
     let shuffled = dir.path().join("shuffled");
     let mut rng = ChaCha8Rng::seed_from_u64(2026);
-    for t in TABLES {
+    for t in siyu::contract::TABLES.iter().map(|t| t.name) {
         let src = repo().join("testdata").join(t);
         let mut batches = Vec::new();
         for f in fs::read_dir(&src).unwrap() {

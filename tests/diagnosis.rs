@@ -5,7 +5,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::{Float64Type, Int64Type};
 
 const AS_OF: &str = "2026-03-01";
@@ -239,20 +239,8 @@ fn kpis_count_new_members_buyers_repurchase_and_cohort_retention() {
     run_nightly_table(dir.path(), "2026-05-01", "member_tags", &[]);
     let path = dir.path().join("out/nightly/as_of=2026-05-01/kpis.parquet");
     let mut by_month = BTreeMap::new();
-    for b in read_parquet(&path) {
-        use datafusion::arrow::util::display::array_value_to_string;
-        for r in 0..b.num_rows() {
-            let mut row = BTreeMap::new();
-            for (f, c) in b.schema().fields().iter().zip(b.columns()) {
-                let v = if c.is_null(r) {
-                    "null".to_string()
-                } else {
-                    array_value_to_string(c, r).unwrap()
-                };
-                row.insert(f.name().clone(), v);
-            }
-            by_month.insert(row["period"].clone(), row);
-        }
+    for row in text_rows(&path) {
+        by_month.insert(row["period"].clone(), row);
     }
     assert_eq!(by_month.len(), 24, "the last 24 complete months");
     let get = |m: &str, c: &str| by_month[m][c].clone();

@@ -21,24 +21,8 @@ const SALT: &str = "siyu-nightly-1";
 
 type Row = BTreeMap<String, String>;
 
-/// Every row of a parquet file, columns as text (nulls as "null").
 fn rows(path: &Path) -> Vec<Row> {
-    let mut out = Vec::new();
-    for b in read_parquet(path) {
-        for r in 0..b.num_rows() {
-            let mut row = Row::new();
-            for (f, c) in b.schema().fields().iter().zip(b.columns()) {
-                let v = if c.is_null(r) {
-                    "null".to_string()
-                } else {
-                    array_value_to_string(c, r).unwrap()
-                };
-                row.insert(f.name().clone(), v);
-            }
-            out.push(row);
-        }
-    }
-    out
+    text_rows(path)
 }
 
 /// The shipped nightly job with its paths made absolute and `edit` applied to its text,

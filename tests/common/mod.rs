@@ -424,7 +424,6 @@ pub fn run_nightly_table(
     table: &str,
     params: &[&str],
 ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
-    use datafusion::arrow::util::display::array_value_to_string;
     let job = repo().join("jobs/nightly.toml");
     let out = dir.join("out");
     let mut args = vec![
@@ -443,20 +442,28 @@ pub fn run_nightly_table(
     }
     let o = siyu(&args, dir);
     assert!(o.status.success(), "{}", text(&o));
-    let mut rows = std::collections::BTreeMap::new();
-    for b in read_parquet(&out.join(format!("nightly/as_of={as_of}/{table}.parquet"))) {
-        let id = b.column_by_name("member_id").unwrap().clone();
+    text_rows(&out.join(format!("nightly/as_of={as_of}/{table}.parquet")))
+        .into_iter()
+        .map(|row| (row["member_id"].clone(), row))
+        .collect()
+}
+
+/// Every row of a parquet file as column → value text (nulls as "null").
+pub fn text_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    use datafusion::arrow::util::display::array_value_to_string;
+    let mut rows = Vec::new();
+    for b in read_parquet(path) {
         for r in 0..b.num_rows() {
-            let mut cols = std::collections::BTreeMap::new();
+            let mut row = std::collections::BTreeMap::new();
             for (f, c) in b.schema().fields().iter().zip(b.columns()) {
                 let v = if c.is_null(r) {
                     "null".to_string()
                 } else {
                     array_value_to_string(c, r).unwrap()
                 };
-                cols.insert(f.name().clone(), v);
+                row.insert(f.name().clone(), v);
             }
-            rows.insert(array_value_to_string(&id, r).unwrap(), cols);
+            rows.push(row);
         }
     }
     rows
