@@ -13,7 +13,7 @@ use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 
 use super::assoc::{Rule, rank, rules};
-use super::fpgrowth::{Itemset, MineParams, min_count_for, mine_weighted};
+use super::fpgrowth::{Baskets, Itemset, MineParams, min_count_for, mine_weighted};
 use crate::error::{Result, SiyuError};
 
 /// What to mine and how.
@@ -60,7 +60,7 @@ pub struct Mined {
 }
 
 /// Read (basket, item) rows, group them into baskets, mine. Rows are sorted by basket so
-/// baskets can be cut while streaming; identical baskets are merged with a weight.
+/// baskets can be cut while streaming.
 pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) -> Result<Mined> {
     params.check().map_err(SiyuError::config)?;
     let df = df
@@ -78,16 +78,11 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
     let mut stream = df.execute_stream().await?;
     let mut codes: HashMap<String, u32> = HashMap::new();
     let mut labels: Vec<String> = Vec::new();
-    let mut merged: HashMap<Vec<u32>, u64> = HashMap::new();
+    // Each basket goes in as it ends; identical baskets are merged by the miner, whose
+    // sort brings them together anyway.
+    let mut weighted = Baskets::new();
     let mut current_key: Option<String> = None;
     let mut current: Vec<u32> = Vec::new();
-    let close = |items: &mut Vec<u32>, merged: &mut HashMap<Vec<u32>, u64>| {
-        if !items.is_empty() {
-            items.sort_unstable();
-            items.dedup();
-            *merged.entry(std::mem::take(items)).or_default() += 1;
-        }
-    };
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         let keys = batch.column(0).as_string::<i32>();
@@ -95,8 +90,13 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
         for r in 0..batch.num_rows() {
             let key = keys.value(r);
             if current_key.as_deref() != Some(key) {
-                close(&mut current, &mut merged);
-                current_key = Some(key.to_string());
+                if !current.is_empty() {
+                    weighted.push(&current, 1);
+                }
+                current.clear();
+                let buffer = current_key.get_or_insert_with(String::new);
+                buffer.clear();
+                buffer.push_str(key);
             }
             let label = items.value(r);
             let code = match codes.get(label) {
@@ -111,10 +111,10 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
             current.push(code);
         }
     }
-    close(&mut current, &mut merged);
-    let baskets: u64 = merged.values().sum();
-    let mut weighted: Vec<(Vec<u32>, u64)> = merged.into_iter().collect();
-    weighted.sort_unstable();
+    if !current.is_empty() {
+        weighted.push(&current, 1);
+    }
+    let baskets = weighted.total_weight();
     let mine_params = MineParams {
         min_count: min_count_for(params.min_support, baskets.max(1)),
         max_len: params.max_len,
@@ -122,7 +122,7 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
     let read = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
     let itemsets =
-        tokio::task::block_in_place(|| mine_weighted(&weighted, labels.len(), mine_params));
+        tokio::task::block_in_place(|| mine_weighted(weighted, labels.len(), mine_params));
     let mining = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
     let found = rank(rules(
