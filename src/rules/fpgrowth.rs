@@ -376,11 +376,12 @@ impl Baskets {
 }
 
 /// A basket's path for sorting: its first two ranks and whether it has more, packed in
-/// `key`, and where the rest of it is.
+/// `key`, and where the rest of it is. 16 bytes, so sorting tens of millions moves
+/// little memory: a basket weighing more than `u32::MAX` is entered several times.
 #[derive(Clone, Copy)]
 struct Keyed {
     key: u64,
-    weight: u64,
+    weight: u32,
     tail: u32,
 }
 
@@ -470,11 +471,17 @@ fn build(baskets: Baskets, n_items: usize, min_count: u64) -> (Tree, Vec<u32>) {
                 "more than 2^32 ranks in long baskets"
             );
         }
-        keyed.push(Keyed {
-            key: ((u64::from(path[0]) * wide + second) << 1) | u64::from(long),
-            weight,
-            tail,
-        });
+        let key = ((u64::from(path[0]) * wide + second) << 1) | u64::from(long);
+        let mut left = weight;
+        while left > 0 {
+            let part = left.min(u64::from(u32::MAX));
+            keyed.push(Keyed {
+                key,
+                weight: part as u32,
+                tail,
+            });
+            left -= part;
+        }
     }
     drop(baskets);
     let bits = 64 - (items as u64 * wide + wide).leading_zeros() + 1;
@@ -517,7 +524,7 @@ fn build(baskets: Baskets, n_items: usize, min_count: u64) -> (Tree, Vec<u32>) {
             stack.push(grown.push(parent, r, 0));
         }
         for &node in &stack {
-            grown.count[node as usize] += k.weight;
+            grown.count[node as usize] += u64::from(k.weight);
         }
         std::mem::swap(&mut previous, &mut path);
     }
@@ -929,6 +936,30 @@ mod tests {
         assert!(one.len() > 1000, "{} itemsets", one.len());
         assert_eq!(on(2), one);
         assert_eq!(on(5), one);
+    }
+
+    #[test]
+    fn weights_beyond_u32_are_counted_whole() {
+        let big = 5_000_000_000u64;
+        let mut baskets = Baskets::new();
+        baskets.push(&[2, 1, 2], big);
+        baskets.push(&[2], 3);
+        let got = mine_weighted(
+            baskets,
+            3,
+            MineParams {
+                min_count: 4,
+                max_len: None,
+            },
+        );
+        let set = |items: &[u32], count| Itemset {
+            items: items.to_vec(),
+            count,
+        };
+        assert_eq!(
+            got,
+            vec![set(&[1], big), set(&[1, 2], big), set(&[2], big + 3)]
+        );
     }
 
     #[test]

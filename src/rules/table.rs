@@ -80,7 +80,7 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
     let mut labels: Vec<String> = Vec::new();
     // Each basket goes in as it ends; identical baskets are merged by the miner, whose
     // sort brings them together anyway.
-    let mut weighted = Baskets::new();
+    let mut stored = Baskets::new();
     let mut current_key: Option<String> = None;
     let mut current: Vec<u32> = Vec::new();
     while let Some(batch) = stream.next().await {
@@ -91,7 +91,7 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
             let key = keys.value(r);
             if current_key.as_deref() != Some(key) {
                 if !current.is_empty() {
-                    weighted.push(&current, 1);
+                    stored.push(&current, 1);
                 }
                 current.clear();
                 let buffer = current_key.get_or_insert_with(String::new);
@@ -112,17 +112,16 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
         }
     }
     if !current.is_empty() {
-        weighted.push(&current, 1);
+        stored.push(&current, 1);
     }
-    let baskets = weighted.total_weight();
+    let baskets = stored.total_weight();
     let mine_params = MineParams {
         min_count: min_count_for(params.min_support, baskets.max(1)),
         max_len: params.max_len,
     };
     let read = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
-    let itemsets =
-        tokio::task::block_in_place(|| mine_weighted(weighted, labels.len(), mine_params));
+    let itemsets = tokio::task::block_in_place(|| mine_weighted(stored, labels.len(), mine_params));
     let mining = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
     let found = rank(rules(
