@@ -725,10 +725,7 @@ fn grow(
     if tree.is_single_path() {
         // Every non-empty combination of the path's items is frequent, with the count
         // of its deepest (least frequent) item: node k + 1 holds rank k.
-        let path: Vec<(u32, u64)> = (0..tree.items())
-            .map(|k| (to_top[k], tree.count[k + 1]))
-            .collect();
-        combinations(&path, 0, room, prefix, found);
+        combinations(to_top, &tree.count[1..], 0, room, prefix, found);
         return;
     }
     for rank in (0..tree.items() as u32).rev() {
@@ -762,21 +759,22 @@ fn grow(
     }
 }
 
-/// Every combination of `path[start..]` (at most `room` items) after `prefix`, with the
-/// count of its deepest item.
+/// Every combination of the single path's `items[start..]` (at most `room` of them) after
+/// `prefix`, with the count of its deepest item (`counts[i]` is `items[i]`'s).
 fn combinations(
-    path: &[(u32, u64)],
+    items: &[u32],
+    counts: &[u64],
     start: usize,
     room: usize,
     prefix: &mut Vec<u32>,
     found: &mut Found,
 ) {
-    for i in start..path.len() {
-        prefix.push(path[i].0);
+    for i in start..items.len() {
+        prefix.push(items[i]);
         // Counts only shrink down the path: the deepest chosen item's count.
-        found.add(prefix, path[i].1);
+        found.add(prefix, counts[i]);
         if room > 1 {
-            combinations(path, i + 1, room - 1, prefix, found);
+            combinations(items, counts, i + 1, room - 1, prefix, found);
         }
         prefix.pop();
     }
