@@ -6,7 +6,7 @@
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). Seeds the
 # corpora with the shipped job and SQL files, then runs each target without a sanitizer
 # (siyu is safe Rust; what fuzzing looks for here is panics). A crash leaves its input in
-# fuzz/artifacts/<target>/; fix it and add a regression test (tests/bad_inputs.rs).
+# fuzz/artifacts/<target>/; fix it and add a regression test (tests/it/bad_inputs.rs).
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-120}

@@ -2,14 +2,24 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::error::{ErrorClass, Problem};
+use crate::error::{Location, Problem, SiyuError};
 
 /// What the scheduler needs to know of a step.
 pub struct Node {
     pub name: String,
-    pub source: String,
+    /// Where the step is defined, for messages.
+    pub source: Location,
     pub reads: Vec<String>,
     pub writes: Vec<String>,
+    /// Tables the step replaces in place (see [`crate::step::Step::replaces`]): every
+    /// other step that reads one of them runs after it.
+    pub replaces: Vec<String>,
+}
+
+impl Node {
+    fn source_text(&self) -> String {
+        self.source.describe()
+    }
 }
 
 /// Steps in execution order, grouped in levels: every step of a level depends only on
@@ -41,25 +51,40 @@ pub fn schedule(
     for (i, n) in nodes.iter().enumerate() {
         for t in &n.writes {
             if inputs.contains(t) || aliases.contains_key(t) {
-                problems.push(Problem::new(
-                    ErrorClass::Config,
-                    &n.source,
-                    format!(
+                problems.push(
+                    SiyuError::config(format!(
                         "step {} writes table {t}, which is an input table or a previous run's table; rename it",
                         n.name
-                    ),
-                ));
+                    ))
+                    .at(n.source.clone())
+                    .in_table(t),
+                );
             } else if let Some(&other) = producer.get(t.as_str()) {
-                problems.push(Problem::new(
-                    ErrorClass::Config,
-                    &n.source,
-                    format!(
+                problems.push(
+                    SiyuError::config(format!(
                         "table {t} is written twice: here and by {}; table names must be unique",
-                        nodes[other].source
-                    ),
-                ));
+                        nodes[other].source_text()
+                    ))
+                    .at(n.source.clone())
+                    .in_table(t),
+                );
             } else {
                 producer.insert(t, i);
+            }
+        }
+    }
+    let mut replacer: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, n) in nodes.iter().enumerate() {
+        for t in &n.replaces {
+            if let Some(other) = replacer.insert(t, i) {
+                problems.push(
+                    SiyuError::config(format!(
+                        "table {t} is replaced by two steps: {} and {}",
+                        nodes[other].name, n.name
+                    ))
+                    .at(n.source.clone())
+                    .in_table(t),
+                );
             }
         }
     }
@@ -67,18 +92,23 @@ pub fn schedule(
     for (i, n) in nodes.iter().enumerate() {
         for t in &n.reads {
             let waits_for = aliases.get(t).unwrap_or(t);
+            if let Some(&r) = replacer.get(t.as_str())
+                && r != i
+            {
+                deps[i].insert(r);
+            }
             match producer.get(waits_for.as_str()) {
                 Some(&p) => {
                     deps[i].insert(p);
                 }
                 None if inputs.contains(t) => {}
-                None => problems.push(Problem::new(
-                    ErrorClass::Config,
-                    &n.source,
-                    format!(
+                None => problems.push(
+                    SiyuError::config(format!(
                         "reads unknown table {t}: it is neither an input nor written by any step"
-                    ),
-                )),
+                    ))
+                    .at(n.source.clone())
+                    .in_table(t),
+                ),
             }
         }
     }
@@ -122,16 +152,13 @@ fn cycle_problem(nodes: &[Node], deps: &[BTreeSet<usize>], stuck: &[usize]) -> P
             .find(|d| stuck_set.contains(d))
             .expect("a stuck step depends on another stuck step");
         if let Some(pos) = path.iter().position(|&p| p == next) {
-            let mut cycle: Vec<&str> = path[pos..]
+            let mut cycle: Vec<String> = path[pos..]
                 .iter()
-                .map(|&i| nodes[i].source.as_str())
+                .map(|&i| nodes[i].source_text())
                 .collect();
-            cycle.push(nodes[next].source.as_str());
-            return Problem::new(
-                ErrorClass::Config,
-                &nodes[next].source,
-                format!("dependency cycle: {}", cycle.join(" reads ")),
-            );
+            cycle.push(nodes[next].source_text());
+            return SiyuError::config(format!("dependency cycle: {}", cycle.join(" reads ")))
+                .at(nodes[next].source.clone());
         }
         path.push(next);
     }
@@ -144,9 +171,10 @@ mod tests {
     fn node(name: &str, reads: &[&str]) -> Node {
         Node {
             name: name.into(),
-            source: format!("sql/{name}.sql"),
+            source: Location::file(format!("sql/{name}.sql")),
             reads: reads.iter().map(|s| s.to_string()).collect(),
             writes: vec![name.into()],
+            replaces: vec![],
         }
     }
 
@@ -188,6 +216,25 @@ mod tests {
         // Reading the previous copy of your own table is a cycle.
         let nodes = [node("tier", &["previous_tier"])];
         assert!(schedule(&nodes, &inputs(), &aliases).is_err());
+    }
+
+    #[test]
+    fn readers_of_a_replaced_table_run_after_the_step_that_replaces_it() {
+        let mut clean = node("clean", &["orders"]);
+        clean.replaces = vec!["orders".into()];
+        let nodes = [node("a", &["orders"]), clean, node("b", &["members"])];
+        let s = schedule(&nodes, &inputs(), &BTreeMap::new()).unwrap();
+        assert_eq!(s.levels, vec![vec![2, 1], vec![0]]);
+        let mut twice = node("again", &[]);
+        twice.replaces = vec!["orders".into()];
+        let mut clean = node("clean", &["orders"]);
+        clean.replaces = vec!["orders".into()];
+        let err = schedule(&[clean, twice], &inputs(), &BTreeMap::new()).unwrap_err();
+        assert!(
+            err[0].message.contains("replaced by two steps"),
+            "{}",
+            err[0]
+        );
     }
 
     #[test]

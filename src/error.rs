@@ -1,9 +1,14 @@
-//! Error classes and the exit codes they map to.
+//! Error classes, where an error is, and the exit codes they map to.
 //!
 //! Every error siyu reports belongs to one class, and each class has its own exit code so
 //! that a scheduler can tell "fix the job file" from "the export is broken" from "the
 //! machine had a bad night" without parsing log text. `docs/operations.md` is the
 //! operator-facing table of the same codes.
+//!
+//! Where an error is — file, line, column, step, table, column name, offending key — is
+//! kept in a [`Location`] beside the message, never glued into it: text logs print it as
+//! a prefix (`sql/tags/x.sql:3:7: …`), `--log-format json` as separate fields a log
+//! collector can route on.
 
 use std::fmt;
 use std::path::Path;
@@ -43,13 +48,110 @@ impl ErrorClass {
     }
 }
 
-/// An error with its class and a message that already names the file, column, row or
-/// SQL line involved.
-#[derive(Debug)]
+/// Where a problem is. Every field is optional; set what is known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Location {
+    /// The file at fault: a job file, a SQL file, an input parquet file.
+    pub file: Option<String>,
+    /// 1-based line in `file`.
+    pub line: Option<u64>,
+    /// 1-based column (character) in `line`.
+    pub column: Option<u64>,
+    /// The job file's `[[steps]]` entry (1-based), for an entry that is not a step yet.
+    pub steps_entry: Option<usize>,
+    /// The step that failed.
+    pub step: Option<String>,
+    /// The table involved (an input table, or one a step reads or writes).
+    pub table: Option<String>,
+    /// The column of `table` involved.
+    pub column_name: Option<String>,
+    /// The first offending key (a member_id, an order_id, …), as text.
+    pub key: Option<String>,
+}
+
+impl Location {
+    /// A location in `file`.
+    pub fn file(file: impl fmt::Display) -> Location {
+        Location {
+            file: Some(file.to_string()),
+            ..Location::default()
+        }
+    }
+
+    /// A `[[steps]]` entry of a job file (`index` 0-based, as in the parsed array).
+    pub fn steps_entry(job_file: &Path, index: usize) -> Location {
+        Location {
+            steps_entry: Some(index + 1),
+            ..Location::file(job_file.display())
+        }
+    }
+
+    pub fn at(mut self, line: u64, column: u64) -> Location {
+        self.line = Some(line);
+        self.column = Some(column);
+        self
+    }
+
+    /// `file:line:col [[steps]] #n` — what text messages start with — or `None`.
+    pub fn prefix(&self) -> Option<String> {
+        let mut s = self.file.clone()?;
+        if let Some(line) = self.line {
+            s.push_str(&format!(":{line}"));
+            if let Some(col) = self.column {
+                s.push_str(&format!(":{col}"));
+            }
+        }
+        if let Some(n) = self.steps_entry {
+            s.push_str(&format!(" [[steps]] #{n}"));
+        }
+        Some(s)
+    }
+
+    /// Where a step is defined, in words: its file (and `[[steps]]` entry), or
+    /// `built-in step NAME` for steps every job has.
+    pub fn describe(&self) -> String {
+        self.prefix().unwrap_or_else(|| match &self.step {
+            Some(step) => format!("built-in step {step}"),
+            None => "(unknown)".to_string(),
+        })
+    }
+
+    /// Fill the fields this location lacks from `other`.
+    pub fn or(mut self, other: &Location) -> Location {
+        fn fill<T: Clone>(a: &mut Option<T>, b: &Option<T>) {
+            if a.is_none() {
+                a.clone_from(b);
+            }
+        }
+        let had_file = self.file.is_some();
+        fill(&mut self.file, &other.file);
+        if !had_file {
+            fill(&mut self.line, &other.line);
+            fill(&mut self.column, &other.column);
+            fill(&mut self.steps_entry, &other.steps_entry);
+        }
+        fill(&mut self.step, &other.step);
+        fill(&mut self.table, &other.table);
+        fill(&mut self.column_name, &other.column_name);
+        fill(&mut self.key, &other.key);
+        self
+    }
+}
+
+/// An error with its class, its location and a message for people.
+#[derive(Debug, Clone)]
 pub struct SiyuError {
     pub class: ErrorClass,
     pub message: String,
+    /// Boxed: errors travel in every `Result`, and most carry only part of a location.
+    pub location: Box<Location>,
+    /// When one error stands for several (a failed `check`, a run that could not start),
+    /// each of them.
+    pub problems: Vec<SiyuError>,
 }
+
+/// One thing wrong: `check` lists every problem it finds instead of stopping at the first.
+pub type Problem = SiyuError;
 
 pub type Result<T, E = SiyuError> = std::result::Result<T, E>;
 
@@ -58,6 +160,8 @@ impl SiyuError {
         SiyuError {
             class,
             message: message.into(),
+            location: Box::default(),
+            problems: Vec::new(),
         }
     }
     pub fn config(message: impl Into<String>) -> Self {
@@ -73,21 +177,91 @@ impl SiyuError {
         Self::new(ErrorClass::Publish, message)
     }
 
-    /// An I/O error on `path`, classed by the caller.
+    /// An I/O error on `path`, classed by the caller; the path is its location.
     pub fn io(class: ErrorClass, what: &str, path: &Path, err: std::io::Error) -> Self {
-        Self::new(class, format!("{what} {}: {err}", path.display()))
+        Self::new(class, format!("{what}: {err}")).in_file(path.display())
     }
 
-    /// Prefix the message with where it happened ("step member_features: ...").
+    /// Set the location, keeping what it already knows (an inner error knows better).
+    pub fn at(mut self, location: Location) -> Self {
+        *self.location = std::mem::take(&mut *self.location).or(&location);
+        self
+    }
+    pub fn in_file(self, file: impl fmt::Display) -> Self {
+        self.at(Location::file(file))
+    }
+    pub fn in_step(self, step: impl Into<String>) -> Self {
+        self.at(Location {
+            step: Some(step.into()),
+            ..Location::default()
+        })
+    }
+    pub fn in_table(self, table: impl Into<String>) -> Self {
+        self.at(Location {
+            table: Some(table.into()),
+            ..Location::default()
+        })
+    }
+    pub fn in_column(self, column: impl Into<String>) -> Self {
+        self.at(Location {
+            column_name: Some(column.into()),
+            ..Location::default()
+        })
+    }
+    pub fn with_key(self, key: impl Into<String>) -> Self {
+        self.at(Location {
+            key: Some(key.into()),
+            ..Location::default()
+        })
+    }
+
+    /// Prefix the message with what was being done ("reading the previous segments: …").
     pub fn context(mut self, context: impl fmt::Display) -> Self {
         self.message = format!("{context}: {}", self.message);
         self
+    }
+
+    /// The message after the location prefix, as text logs print it.
+    pub fn located_message(&self) -> String {
+        let mut s = String::new();
+        if let Some(step) = &self.location.step {
+            s.push_str(&format!("step {step}: "));
+        }
+        if let Some(prefix) = self.location.prefix() {
+            s.push_str(&prefix);
+            s.push_str(": ");
+        }
+        s.push_str(&self.message);
+        s
+    }
+
+    /// Many problems as one error: classed by the first configuration problem if there
+    /// is one (fix the job before the data), else by the first problem.
+    pub fn many(problems: Vec<SiyuError>) -> SiyuError {
+        if problems.len() == 1 {
+            return problems.into_iter().next().expect("one");
+        }
+        let class = problems
+            .iter()
+            .map(|p| p.class)
+            .find(|c| *c == ErrorClass::Config)
+            .or_else(|| problems.first().map(|p| p.class))
+            .unwrap_or(ErrorClass::Runtime);
+        let mut message = format!("{} problems:", problems.len());
+        for p in &problems {
+            message.push_str("\n  ");
+            message.push_str(&p.located_message());
+        }
+        SiyuError {
+            problems,
+            ..SiyuError::new(class, message)
+        }
     }
 }
 
 impl fmt::Display for SiyuError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} error: {}", self.class.name(), self.message)
+        write!(f, "{} error: {}", self.class.name(), self.located_message())
     }
 }
 
@@ -106,51 +280,46 @@ impl From<DataFusionError> for SiyuError {
     }
 }
 
-/// One thing wrong, with where it is (`file`, `file:line:col`, or a table name).
-/// `check` lists every problem it finds instead of stopping at the first.
-#[derive(Debug, Clone)]
-pub struct Problem {
-    pub class: ErrorClass,
-    pub location: String,
-    pub message: String,
-}
-
-impl Problem {
-    pub fn new(class: ErrorClass, location: impl fmt::Display, message: impl Into<String>) -> Self {
-        Problem {
-            class,
-            location: location.to_string(),
-            message: message.into(),
-        }
+impl From<Vec<SiyuError>> for SiyuError {
+    fn from(problems: Vec<SiyuError>) -> Self {
+        SiyuError::many(problems)
     }
 }
 
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location, self.message)
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl From<Vec<Problem>> for SiyuError {
-    /// Many problems as one error: classed by the first configuration problem if there
-    /// is one (fix the job before the data), else by the first problem.
-    fn from(problems: Vec<Problem>) -> Self {
-        let class = problems
-            .iter()
-            .map(|p| p.class)
-            .find(|c| *c == ErrorClass::Config)
-            .or_else(|| problems.first().map(|p| p.class))
-            .unwrap_or(ErrorClass::Runtime);
-        let mut message = match problems.len() {
-            1 => String::new(),
-            n => format!("{n} problems:"),
-        };
-        for p in &problems {
-            if !message.is_empty() {
-                message.push_str("\n  ");
-            }
-            message.push_str(&p.to_string());
-        }
-        SiyuError::new(class, message)
+    #[test]
+    fn text_prefix_is_file_line_column_then_the_steps_entry() {
+        let e = SiyuError::config("bad").at(Location::file("sql/x.sql").at(3, 7));
+        assert_eq!(e.to_string(), "config error: sql/x.sql:3:7: bad");
+        let e = SiyuError::config("bad").at(Location::steps_entry(Path::new("j.toml"), 1));
+        assert_eq!(e.to_string(), "config error: j.toml [[steps]] #2: bad");
+        let e = SiyuError::runtime("boom").in_step("member_rfm");
+        assert_eq!(e.to_string(), "runtime error: step member_rfm: boom");
+    }
+
+    #[test]
+    fn an_inner_location_wins_over_an_outer_one() {
+        let e = SiyuError::config("bad")
+            .at(Location::file("sql/x.sql").at(3, 7))
+            .in_file("jobs/nightly.toml")
+            .in_step("x");
+        assert_eq!(e.location.file.as_deref(), Some("sql/x.sql"));
+        assert_eq!(e.location.line, Some(3));
+        assert_eq!(e.location.step.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn many_problems_are_classed_config_first_and_kept_one_by_one() {
+        let e = SiyuError::many(vec![
+            SiyuError::input("a").in_file("orders.parquet"),
+            SiyuError::config("b").at(Location::file("x.sql").at(1, 2)),
+        ]);
+        assert_eq!(e.class, ErrorClass::Config);
+        assert_eq!(e.problems.len(), 2);
+        assert!(e.message.contains("orders.parquet: a"), "{}", e.message);
+        assert!(e.message.contains("x.sql:1:2: b"), "{}", e.message);
     }
 }

@@ -113,14 +113,13 @@ pub fn discover(sources: &Sources) -> std::result::Result<Vec<Input>, Vec<Proble
     let mut problems = Vec::new();
     for spec in crate::contract::TABLES {
         match sources.paths.get(spec.name) {
-            None if spec.required => problems.push(Problem::new(
-                ErrorClass::Input,
-                spec.name,
-                format!(
+            None if spec.required => problems.push(
+                SiyuError::input(format!(
                     "required input table {} ({}) is missing: declare it under [inputs] or pass --input {}=PATH",
                     spec.name, spec.chinese, spec.name
-                ),
-            )),
+                ))
+                .in_table(spec.name),
+            ),
             None => inputs.push(Input {
                 spec,
                 source: None,
@@ -145,8 +144,13 @@ fn check_table(
     spec: &'static TableSpec,
     source: &Path,
 ) -> std::result::Result<Input, Vec<Problem>> {
-    let at = source.display().to_string();
-    let one = |msg: String| vec![Problem::new(ErrorClass::Input, &at, msg)];
+    let one = |msg: String| {
+        vec![
+            SiyuError::input(msg)
+                .in_file(source.display())
+                .in_table(spec.name),
+        ]
+    };
     let paths = expand(source).map_err(one)?;
 
     let mut problems = Vec::new();
@@ -156,7 +160,11 @@ fn check_table(
         let (schema, file) = match read_footer(&path) {
             Ok(x) => x,
             Err(msg) => {
-                problems.push(Problem::new(ErrorClass::Input, path.display(), msg));
+                problems.push(
+                    SiyuError::input(msg)
+                        .in_file(path.display())
+                        .in_table(spec.name),
+                );
                 continue;
             }
         };
@@ -173,18 +181,19 @@ fn check_table(
                         .map(|f| f.data_type());
                     let b = schema.field_with_name(c.name).ok().map(|f| f.data_type());
                     if a != b {
-                        problems.push(Problem::new(
-                            ErrorClass::Input,
-                            path.display(),
-                            format!(
+                        problems.push(
+                            SiyuError::input(format!(
                                 "column {} is stored as {} here but as {} in {}; all files of {} must agree",
                                 c.name,
                                 b.map_or("(missing)".to_string(), |t| t.to_string()),
                                 a.map_or("(missing)".to_string(), |t| t.to_string()),
                                 first.display(),
                                 spec.name
-                            ),
-                        ));
+                            ))
+                            .in_file(path.display())
+                            .in_table(spec.name)
+                            .in_column(c.name),
+                        );
                     }
                 }
             }
@@ -284,29 +293,27 @@ fn read_footer(path: &Path) -> std::result::Result<(SchemaRef, InputFile), Strin
 fn check_schema(spec: &TableSpec, path: &Path, schema: &SchemaRef) -> Vec<Problem> {
     let mut problems = Vec::new();
     for c in spec.columns {
+        let at = |msg: String| {
+            SiyuError::input(msg)
+                .in_file(path.display())
+                .in_table(spec.name)
+                .in_column(c.name)
+        };
         match schema.field_with_name(c.name) {
-            Err(_) if !c.nullable => problems.push(Problem::new(
-                ErrorClass::Input,
-                path.display(),
-                format!(
-                    "required column {}.{} is missing; expected {}",
-                    spec.name,
-                    c.name,
-                    c.kind.expected()
-                ),
-            )),
+            Err(_) if !c.nullable => problems.push(at(format!(
+                "required column {}.{} is missing; expected {}",
+                spec.name,
+                c.name,
+                c.kind.expected()
+            ))),
             Err(_) => {}
-            Ok(f) if !c.kind.accepts(f.data_type()) => problems.push(Problem::new(
-                ErrorClass::Input,
-                path.display(),
-                format!(
-                    "column {}.{} is stored as {}; expected {}",
-                    spec.name,
-                    c.name,
-                    f.data_type(),
-                    c.kind.expected()
-                ),
-            )),
+            Ok(f) if !c.kind.accepts(f.data_type()) => problems.push(at(format!(
+                "column {}.{} is stored as {}; expected {}",
+                spec.name,
+                c.name,
+                f.data_type(),
+                c.kind.expected()
+            ))),
             Ok(_) => {}
         }
     }
@@ -367,7 +374,9 @@ pub fn register(ctx: &SessionContext, inputs: &[Input], tz: &str) -> Result<()> 
         }
         let view = df
             .select(exprs)
-            .map_err(|e| SiyuError::input(format!("{name}: cannot normalise columns: {e}")))?
+            .map_err(|e| {
+                SiyuError::input(format!("{name}: cannot normalise columns: {e}")).in_table(name)
+            })?
             .into_view();
         ctx.register_table(name, view)?;
     }
@@ -393,7 +402,7 @@ fn file_url(path: &Path) -> Result<ListingTableUrl> {
     let absolute = std::fs::canonicalize(path)
         .map_err(|e| SiyuError::io(ErrorClass::Input, "cannot resolve", path, e))?;
     let url = url::Url::from_file_path(&absolute)
-        .map_err(|_| SiyuError::input(format!("cannot make a URL of {}", absolute.display())))?;
+        .map_err(|_| SiyuError::input("cannot make a URL of it").in_file(absolute.display()))?;
     Ok(ListingTableUrl::try_new(url, None)?)
 }
 

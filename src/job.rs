@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::Deserialize;
 
-use crate::error::{Result, SiyuError};
+use crate::error::{Location, Result, SiyuError};
 
 /// A parsed, validated job file.
 #[derive(Debug, Clone)]
@@ -163,17 +163,6 @@ impl ParamValue {
             ParamValue::Timestamp(_) => ParamType::Timestamp,
         }
     }
-
-    pub fn to_json(&self) -> serde_json::Value {
-        match self {
-            ParamValue::Int(i) => (*i).into(),
-            ParamValue::Float(f) => (*f).into(),
-            ParamValue::String(s) => s.clone().into(),
-            ParamValue::Bool(b) => (*b).into(),
-            ParamValue::Date(d) => d.to_string().into(),
-            ParamValue::Timestamp(t) => t.format("%Y-%m-%d %H:%M:%S").to_string().into(),
-        }
-    }
 }
 
 impl fmt::Display for ParamValue {
@@ -201,6 +190,27 @@ pub struct StepDecl {
 
 /// Names of parameters siyu defines for every run; a job may not declare them.
 pub const BUILTIN_PARAMS: &[&str] = &["as_of", "as_of_ts"];
+
+/// Parameters every job has with these defaults (the data quality checks' thresholds); a
+/// job may declare them again with its own default, of the same type, and `--param`
+/// overrides them either way.
+pub const DEFAULT_PARAMS: &[(&str, ParamValue, &str)] = &[
+    (
+        "max_bad_row_share",
+        ParamValue::Float(0.01),
+        "data quality: a check removing more than this share of a table's rows fails the run",
+    ),
+    (
+        "stale_export_warn_days",
+        ParamValue::Int(3),
+        "data quality: warn when the newest order is more than N days before the run date",
+    ),
+    (
+        "stale_export_fail_days",
+        ParamValue::Int(14),
+        "data quality: fail the run (exit 3) when the newest order is more than N days before the run date",
+    ),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -271,7 +281,7 @@ impl Job {
     /// Read and validate a job file.
     pub fn load(path: &Path) -> Result<Job> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            SiyuError::config(format!("cannot read job file {}: {e}", path.display()))
+            SiyuError::config(format!("cannot read job file: {e}")).in_file(path.display())
         })?;
         Job::parse(path, &text)
     }
@@ -279,17 +289,15 @@ impl Job {
     /// Parse job-file text; `path` locates relative paths and names the file in errors.
     pub fn parse(path: &Path, text: &str) -> Result<Job> {
         let raw: RawJob = toml::from_str(text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| {
-                    let (line, col) = line_col(text, s.start);
-                    format!(":{line}:{col}")
-                })
-                .unwrap_or_default();
-            SiyuError::config(format!("{}{at}: {}", path.display(), e.message()))
+            let mut at = Location::file(path.display());
+            if let Some(span) = e.span() {
+                let (line, col) = line_col(text, span.start);
+                at = at.at(line as u64, col as u64);
+            }
+            SiyuError::config(e.message()).at(at)
         })?;
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let fail = |msg: String| SiyuError::config(format!("{}: {msg}", path.display()));
+        let fail = |msg: String| SiyuError::config(msg).in_file(path.display());
 
         if !is_identifier(&raw.job.name) {
             return Err(fail(format!(
@@ -329,6 +337,15 @@ impl Job {
             }
             let default = ParamValue::from_toml(p.ty, &p.default)
                 .map_err(|m| fail(format!("[params] {name}: {m}")))?;
+            if let Some((_, builtin, _)) = DEFAULT_PARAMS.iter().find(|(n, _, _)| *n == name)
+                && builtin.ty() != p.ty
+            {
+                return Err(fail(format!(
+                    "[params] {name} is a {} parameter every job has; declare it as type = \"{}\"",
+                    builtin.ty(),
+                    builtin.ty()
+                )));
+            }
             params.insert(
                 name,
                 ParamDecl {
@@ -338,22 +355,27 @@ impl Job {
                 },
             );
         }
+        for (name, default, doc) in DEFAULT_PARAMS {
+            params.entry(name.to_string()).or_insert_with(|| ParamDecl {
+                ty: default.ty(),
+                default: default.clone(),
+                doc: doc.to_string(),
+            });
+        }
 
         let mut steps = Vec::new();
         for (index, mut table) in raw.steps.into_iter().enumerate() {
             let kind = match table.remove("type") {
                 Some(toml::Value::String(s)) => s,
                 Some(other) => {
-                    return Err(fail(format!(
-                        "[[steps]] #{}: type must be a string, found {other}",
-                        index + 1
-                    )));
+                    return Err(
+                        SiyuError::config(format!("type must be a string, found {other}"))
+                            .at(Location::steps_entry(path, index)),
+                    );
                 }
                 None => {
-                    return Err(fail(format!(
-                        "[[steps]] #{}: missing `type` (the step kind)",
-                        index + 1
-                    )));
+                    return Err(SiyuError::config("missing `type` (the step kind)")
+                        .at(Location::steps_entry(path, index)));
                 }
             };
             steps.push(StepDecl { kind, index, table });
@@ -476,7 +498,9 @@ mod tests {
     #[test]
     fn unknown_key_is_refused_with_its_line() {
         let err = parse("[job]\nname='x'\nnmae='y'\n").unwrap_err();
-        assert!(err.message.contains("x.toml:3:1"), "{}", err.message);
+        assert_eq!(err.location.file.as_deref(), Some("/jobs/x.toml"));
+        assert_eq!((err.location.line, err.location.column), (Some(3), Some(1)));
+        assert!(err.to_string().contains("x.toml:3:1"), "{err}");
         assert!(err.message.contains("nmae"), "{}", err.message);
     }
 

@@ -4,22 +4,27 @@
 //! The pieces, in the order a run uses them:
 //! - [`job`]: the job file (inputs, typed params, SQL directories, steps, publish list);
 //! - [`contract`] and [`input`]: the input data contract, checked and normalised;
-//! - [`sql`] and [`step`]: SQL job files and other step kinds, ordered by [`dag`];
+//! - [`sql`] and [`step`]: SQL job files and the step kinds of the step registry,
+//!   ordered by [`dag`];
 //! - [`runner`]: `check`, `plan` and `run`; [`publish`]: atomic, byte-stable outputs;
+//!   [`manifest`]: the typed run record;
+//! - [`segment`], [`rules`], [`outreach`]: the algorithms behind the Rust steps;
 //! - [`generate`]: a deterministic synthetic retailer for tests and benchmarks.
+//!
+//! `docs/architecture.md` is the map: how data flows and which module owns what.
 
+pub mod columns;
 pub mod contract;
 pub mod dag;
 pub mod error;
 pub mod failpoint;
 pub mod generate;
-
 pub mod input;
 pub mod job;
 pub mod logging;
+pub mod manifest;
 pub mod outreach;
 pub mod publish;
-pub mod quality;
 pub mod rules;
 pub mod runner;
 pub mod segment;

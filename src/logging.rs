@@ -101,3 +101,33 @@ impl Drop for Progress {
         }
     }
 }
+
+/// Log an error as one event whose location is separate fields (`file`, `line`,
+/// `column`, `steps_entry`, `step`, `table`, `column_name`, `key`), so that a log
+/// collector can route on them; the message is the error's own, without the location
+/// prefix text logs show. An error that stands for several problems logs each one.
+pub fn error_event(e: &crate::error::SiyuError) {
+    let events: Vec<&crate::error::SiyuError> = if e.problems.is_empty() {
+        vec![e]
+    } else {
+        e.problems.iter().collect()
+    };
+    for p in events {
+        // A problem's own location, completed by where the whole error happened.
+        let l = &p.location.clone().or(&e.location);
+        tracing::error!(
+            class = p.class.name(),
+            exit_code = e.class.exit_code(),
+            file = l.file.as_deref(),
+            line = l.line,
+            column = l.column,
+            steps_entry = l.steps_entry,
+            step = l.step.as_deref(),
+            table = l.table.as_deref(),
+            column_name = l.column_name.as_deref(),
+            key = l.key.as_deref(),
+            "{}",
+            p.message
+        );
+    }
+}

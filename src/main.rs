@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use siyu::error::{ErrorClass, Problem, SiyuError};
 use siyu::job::split_key_value;
 use siyu::logging::{self, LogFormat};
+use siyu::manifest;
 use siyu::runner::{self, Options};
 
 #[derive(Parser)]
@@ -122,6 +123,11 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Print the JSON Schema of a record siyu writes (docs/*.schema.json are these).
+    Schema {
+        #[arg(value_enum)]
+        record: SchemaRecord,
+    },
     /// Write a deterministic synthetic retailer following the input contract.
     Generate {
         /// 1 ≈ 100k members, 1M orders; fractional scales work.
@@ -167,6 +173,14 @@ impl JobArgs {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SchemaRecord {
+    /// `_manifest.json` of a published night.
+    Manifest,
+    /// `siyu plan --format json`.
+    Plan,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum PlanFormat {
     Table,
     Json,
@@ -199,26 +213,28 @@ fn main() -> ExitCode {
     }
 }
 
-/// Report a failure once: a JSON event for log collectors, or a plain line for people.
+/// Report a failure once: JSON events for log collectors (one per problem, the location
+/// in fields), or a plain line for people.
 fn fail(e: &SiyuError, format: LogFormat) -> ExitCode {
     match format {
-        LogFormat::Json => tracing::error!(
-            class = e.class.name(),
-            exit_code = e.class.exit_code(),
-            "{}",
-            e.message
-        ),
+        LogFormat::Json => logging::error_event(e),
         LogFormat::Text => eprintln!("siyu: {e}"),
     }
     ExitCode::from(e.class.exit_code() as u8)
 }
 
-/// `check` and `plan` print problems on stdout; the error only counts them.
+/// `check` and `plan` print problems on stdout; the error counts them and carries each
+/// (for `--log-format json`).
 fn problems_error(problems: Vec<Problem>) -> SiyuError {
     print_problems(&problems);
     let n = problems.len();
-    let class = SiyuError::from(problems).class;
-    SiyuError::new(class, format!("{n} problem(s), listed above"))
+    let mut e = SiyuError::many(problems);
+    if e.problems.is_empty() {
+        e.problems = vec![e.clone()];
+    }
+    e.message = format!("{n} problem(s), listed above");
+    e.location = Default::default();
+    e
 }
 
 async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuError> {
@@ -244,9 +260,9 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
                     println!(
                         "ok: {} steps, {} inputs ({} absent), {} published tables",
                         p.steps.len(),
-                        p.inputs.len(),
-                        p.inputs.iter().filter(|i| i.is_absent()).count(),
-                        p.job.publish.len()
+                        p.inputs().len(),
+                        p.inputs().iter().filter(|i| i.is_absent()).count(),
+                        p.job().publish.len()
                     );
                     Ok(())
                 }
@@ -260,25 +276,18 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
         } => {
             let opts = job_args.options(PathBuf::from("out"), None);
             let p = runner::check(&job, &opts).await.map_err(problems_error)?;
-            let steps = runner::planned_steps(&p);
+            let plan = runner::plan(&p);
             let format = format.unwrap_or(if std::io::stdout().is_terminal() {
                 PlanFormat::Table
             } else {
                 PlanFormat::Json
             });
             match format {
-                PlanFormat::Json => {
-                    let doc = serde_json::json!({
-                        "job": p.job.name,
-                        "as_of": p.as_of.to_string(),
-                        "steps": steps,
-                    });
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&doc).expect("serialisable")
-                    );
-                }
-                PlanFormat::Table => print_plan_table(&steps),
+                PlanFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&plan).expect("a plan serialises")
+                ),
+                PlanFormat::Table => print_plan_table(&plan.steps),
             }
             Ok(())
         }
@@ -358,6 +367,16 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
             print!("{summary}");
             Ok(())
         }
+        Command::Schema { record } => {
+            print!(
+                "{}",
+                match record {
+                    SchemaRecord::Manifest => manifest::schema_json::<manifest::Manifest>(),
+                    SchemaRecord::Plan => manifest::schema_json::<manifest::Plan>(),
+                }
+            );
+            Ok(())
+        }
         Command::Generate {
             scale,
             out,
@@ -391,7 +410,7 @@ fn print_problems(problems: &[Problem]) {
         .filter(|p| p.class == ErrorClass::Config)
         .count();
     for p in problems {
-        println!("{p}");
+        println!("{}", p.located_message());
     }
     println!(
         "{} problem(s): {} in the job or SQL files, {} in the inputs",
@@ -401,7 +420,7 @@ fn print_problems(problems: &[Problem]) {
     );
 }
 
-fn print_plan_table(steps: &[runner::PlannedStep]) {
+fn print_plan_table(steps: &[manifest::PlannedStep]) {
     let w = steps.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
     println!(
         "{:>3}  {:>5}  {:<w$}  {:<4}  {:<40}  writes",

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
@@ -74,23 +75,6 @@ pub fn remove_leftovers(job_dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
-/// Metadata written into every published parquet file's footer, in this order. No
-/// wall-clock values: reruns on the same inputs must be byte-identical.
-pub struct FileMetadata {
-    pub pairs: Vec<(String, String)>,
-}
-
-/// A table written to staging.
-#[derive(Debug, Clone)]
-pub struct WrittenTable {
-    pub name: String,
-    pub path: PathBuf,
-    pub rows: u64,
-    pub bytes: u64,
-    pub schema: SchemaRef,
-    pub published: bool,
-}
-
 /// The staging directory of one run.
 pub struct Staging {
     pub dir: PathBuf,
@@ -115,7 +99,7 @@ impl Staging {
 
     /// Move the staged outputs into place: drop the work directory, write the manifest
     /// and `_SUCCESS`, fsync, then swap or rename atomically.
-    pub fn publish(mut self, manifest: &serde_json::Value) -> Result<PathBuf> {
+    pub fn publish(mut self, manifest: &crate::manifest::Manifest) -> Result<PathBuf> {
         fs::remove_dir_all(&self.work).map_err(|e| publish_err("cannot remove", &self.work, e))?;
         crate::failpoint::hit("before_success");
         let manifest_path = self.dir.join("_manifest.json");
@@ -211,16 +195,137 @@ fn sync_dir(path: &Path) -> Result<()> {
         .map_err(|e| publish_err("cannot sync", path, e))
 }
 
-/// Stream a DataFrame into one parquet file. Published files are sorted by their
-/// columns from left to right (list and struct columns excepted), so their bytes do not
-/// depend on how DataFusion parallelised the query: put the key columns first.
-pub async fn write_parquet(
+/// How a parquet file is written. Every parquet file siyu writes — published and
+/// intermediate tables, generated data, the `rules` and `segment` commands' outputs —
+/// goes through [`ParquetFile`] with one of these, and every write failure is a publish
+/// error naming the file.
+#[derive(Debug, Clone)]
+pub struct ParquetOptions {
+    /// Sort the rows by every non-nested column, left to right, before writing (see
+    /// [`write_dataframe`]).
+    pub sorted: bool,
+    pub zstd_level: i32,
+    /// Footer key-value metadata, in this order. No wall-clock values: reruns on the
+    /// same inputs must be byte-identical.
+    pub metadata: Vec<(String, String)>,
+}
+
+impl ParquetOptions {
+    /// A published table: sorted, zstd level 3.
+    pub fn published(metadata: Vec<(String, String)>) -> ParquetOptions {
+        ParquetOptions {
+            sorted: true,
+            zstd_level: 3,
+            metadata,
+        }
+    }
+
+    /// A file read back soon (intermediate tables, generated data, command outputs):
+    /// as computed, zstd level 1.
+    pub fn working(metadata: Vec<(String, String)>) -> ParquetOptions {
+        ParquetOptions {
+            sorted: false,
+            zstd_level: 1,
+            metadata,
+        }
+    }
+
+    fn properties(&self) -> WriterProperties {
+        WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(self.zstd_level).expect("valid zstd level"),
+            ))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_key_value_metadata((!self.metadata.is_empty()).then(|| {
+                self.metadata
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+                    .collect()
+            }))
+            .build()
+    }
+}
+
+/// What was written to one parquet file.
+#[derive(Debug, Clone)]
+pub struct WrittenFile {
+    pub rows: u64,
+    pub bytes: u64,
+    pub schema: SchemaRef,
+}
+
+/// One parquet file being written: create, write batches, finish (which fsyncs).
+pub struct ParquetFile {
+    path: PathBuf,
+    schema: SchemaRef,
+    writer: ArrowWriter<File>,
+    rows: u64,
+}
+
+impl ParquetFile {
+    pub fn create(path: &Path, schema: SchemaRef, options: &ParquetOptions) -> Result<ParquetFile> {
+        let file = File::create(path).map_err(|e| publish_err("cannot create", path, e))?;
+        let writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(options.properties()))
+            .map_err(|e| SiyuError::publish(e.to_string()).in_file(path.display()))?;
+        Ok(ParquetFile {
+            path: path.to_path_buf(),
+            schema,
+            writer,
+            rows: 0,
+        })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.rows += batch.num_rows() as u64;
+        self.writer
+            .write(batch)
+            .map_err(|e| SiyuError::publish(format!("writing: {e}")).in_file(self.path.display()))
+    }
+
+    pub fn finish(self) -> Result<WrittenFile> {
+        let path = self.path;
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|e| SiyuError::publish(format!("closing: {e}")).in_file(path.display()))?;
+        file.sync_all()
+            .map_err(|e| publish_err("cannot sync", &path, e))?;
+        let bytes = file
+            .metadata()
+            .map_err(|e| publish_err("cannot stat", &path, e))?
+            .len();
+        Ok(WrittenFile {
+            rows: self.rows,
+            bytes,
+            schema: self.schema,
+        })
+    }
+}
+
+/// Write batches already in memory to one parquet file.
+pub fn write_batches<'a>(
+    path: &Path,
+    schema: SchemaRef,
+    batches: impl IntoIterator<Item = &'a RecordBatch>,
+    options: &ParquetOptions,
+) -> Result<WrittenFile> {
+    let mut file = ParquetFile::create(path, schema, options)?;
+    for b in batches {
+        file.write(b)?;
+    }
+    file.finish()
+}
+
+/// Stream a DataFrame into one parquet file. Sorted files (published tables) are sorted
+/// by their columns from left to right (list and struct columns excepted), so their
+/// bytes do not depend on how DataFusion parallelised the query: put the key columns
+/// first.
+pub async fn write_dataframe(
     df: DataFrame,
     path: &Path,
-    published: bool,
-    metadata: &FileMetadata,
-) -> Result<(u64, u64, SchemaRef)> {
-    let df = if published {
+    options: &ParquetOptions,
+) -> Result<WrittenFile> {
+    let df = if options.sorted {
         let keys: Vec<_> = df
             .schema()
             .fields()
@@ -233,41 +338,12 @@ pub async fn write_parquet(
         df
     };
     let schema = SchemaRef::new(df.schema().as_arrow().clone());
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(if published { 3 } else { 1 }).expect("valid zstd level"),
-        ))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_key_value_metadata(Some(
-            metadata
-                .pairs
-                .iter()
-                .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-                .collect(),
-        ))
-        .build();
-    let file = File::create(path).map_err(|e| publish_err("cannot create", path, e))?;
-    let mut writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))
-        .map_err(|e| SiyuError::publish(format!("{}: {e}", path.display())))?;
+    let mut file = ParquetFile::create(path, schema, options)?;
     let mut stream = df.execute_stream().await?;
-    let mut rows = 0u64;
     while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        rows += batch.num_rows() as u64;
-        writer
-            .write(&batch)
-            .map_err(|e| SiyuError::publish(format!("writing {}: {e}", path.display())))?;
+        file.write(&batch?)?;
     }
-    let file = writer
-        .into_inner()
-        .map_err(|e| SiyuError::publish(format!("closing {}: {e}", path.display())))?;
-    file.sync_all()
-        .map_err(|e| publish_err("cannot sync", path, e))?;
-    let bytes = file
-        .metadata()
-        .map_err(|e| publish_err("cannot stat", path, e))?
-        .len();
-    Ok((rows, bytes, schema))
+    file.finish()
 }
 
 /// The most recent complete output of a job before `as_of`, if any: later steps use it

@@ -23,7 +23,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use crate::error::{ErrorClass, Problem};
+use crate::error::{Location, Problem, SiyuError};
 use crate::job::ParamValue;
 
 /// A SQL job file as read from disk.
@@ -51,11 +51,9 @@ pub fn load_dirs(dirs: &[PathBuf]) -> (Vec<SqlSource>, Vec<Problem>) {
     for dir in dirs {
         let mut paths = Vec::new();
         if let Err(e) = walk_sql(dir, &mut paths) {
-            problems.push(Problem::new(
-                ErrorClass::Config,
-                dir.display(),
-                format!("cannot read SQL directory: {e}"),
-            ));
+            problems.push(
+                SiyuError::config(format!("cannot read SQL directory: {e}")).in_file(dir.display()),
+            );
             continue;
         }
         paths.sort();
@@ -65,22 +63,18 @@ pub fn load_dirs(dirs: &[PathBuf]) -> (Vec<SqlSource>, Vec<Problem>) {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             if !crate::job::is_identifier(&name) {
-                problems.push(Problem::new(
-                    ErrorClass::Config,
-                    path.display(),
-                    format!(
+                problems.push(
+                    SiyuError::config(format!(
                         "file name {name:?} must be a table name: lowercase letters, digits and _"
-                    ),
-                ));
+                    ))
+                    .in_file(path.display()),
+                );
                 continue;
             }
             match std::fs::read_to_string(&path) {
                 Ok(text) => sources.push(SqlSource { name, path, text }),
-                Err(e) => problems.push(Problem::new(
-                    ErrorClass::Config,
-                    path.display(),
-                    format!("cannot read: {e}"),
-                )),
+                Err(e) => problems
+                    .push(SiyuError::config(format!("cannot read: {e}")).in_file(path.display())),
             }
         }
     }
@@ -105,8 +99,8 @@ pub fn prepare(
     source: &SqlSource,
     params: &BTreeMap<String, ParamValue>,
 ) -> Result<SqlQuery, Vec<Problem>> {
-    let at = |line: u64, col: u64| format!("{}:{line}:{col}", source.path.display());
-    let problem = |loc: String, msg: String| Problem::new(ErrorClass::Config, loc, msg);
+    let at = |line: u64, col: u64| Location::file(source.path.display()).at(line, col);
+    let problem = |loc: Location, msg: String| SiyuError::config(msg).at(loc);
 
     let dialect = GenericDialect {};
     let mut statements = DFParserBuilder::new(source.text.as_str())
@@ -133,22 +127,11 @@ pub fn prepare(
     let statement = statements.pop_front().expect("one statement");
     let mut query = match statement {
         DFStatement::Statement(s) if matches!(*s, SqlStatement::Query(_)) => *s,
-        DFStatement::Statement(s) => {
-            let start = s.span().start;
-            let kind = s
-                .to_string()
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .to_uppercase();
-            return Err(vec![problem(
-                at(start.line.max(1), start.column.max(1)),
-                format!(
-                    "only queries are allowed in SQL job files, found a {kind} statement (DDL, DML, COPY and other statements are refused)"
-                ),
-            )]);
-        }
         other => {
+            let (line, column) = match &other {
+                DFStatement::Statement(s) => (s.span().start.line, s.span().start.column),
+                _ => (1, 1),
+            };
             let kind = other
                 .to_string()
                 .split_whitespace()
@@ -156,7 +139,7 @@ pub fn prepare(
                 .unwrap_or("")
                 .to_uppercase();
             return Err(vec![problem(
-                at(1, 1),
+                at(line.max(1), column.max(1)),
                 format!(
                     "only queries are allowed in SQL job files, found a {kind} statement (DDL, DML, COPY and other statements are refused)"
                 ),
@@ -297,7 +280,7 @@ mod tests {
     #[test]
     fn unknown_parameter_is_located() {
         let err = prepare(&src("SELECT 1\nFROM orders WHERE x > $nope"), &params()).unwrap_err();
-        assert!(err[0].location.ends_with("t.sql:2:23"), "{}", err[0]);
+        assert_eq!(*err[0].location, Location::file("sql/t.sql").at(2, 23));
         assert!(err[0].message.contains("unknown parameter $nope"));
     }
 
@@ -322,7 +305,8 @@ mod tests {
     #[test]
     fn syntax_error_reports_line_and_column() {
         let err = prepare(&src("SELECT a\nFROM orders WHERE a > > 1"), &params()).unwrap_err();
-        assert!(err[0].location.contains("t.sql:2:"), "{}", err[0]);
+        assert_eq!(err[0].location.file.as_deref(), Some("sql/t.sql"));
+        assert_eq!(err[0].location.line, Some(2));
         assert!(err[0].message.starts_with("SQL syntax error"), "{}", err[0]);
     }
 

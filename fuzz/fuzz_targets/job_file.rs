@@ -17,7 +17,5 @@ fuzz_target!(|data: &[u8]| {
     let as_of = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
     let overrides = [("days".to_string(), "7".to_string())];
     let _ = job.resolve_params(&overrides, as_of);
-    for decl in &job.steps {
-        let _ = siyu::step::build(decl, path);
-    }
+    let _ = siyu::step::Registry::builtin().build(&job);
 });

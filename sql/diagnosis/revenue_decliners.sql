@@ -4,44 +4,27 @@
 -- Current period: the last `decliner_window_days` days (default 90); previous period:
 -- the same length before it. A member is listed when they spent in the previous
 -- period and less in the current one. Their layer is frozen from the
--- `pyramid_window_days` before the current period began, as in revenue_diagnosis, so
--- a top customer who stopped buying is still listed as a top customer. Within each
+-- `pyramid_window_days` before the current period began (pyramid_layers, basis
+-- `decliner`), as in revenue_diagnosis, so a top customer who stopped buying is still
+-- listed as a top customer. Within each
 -- layer the largest drops come first; `decliners_per_layer` (default 200) are kept.
 WITH spend AS (
     SELECT
         member_id,
         SUM(paid_amount) FILTER (WHERE ordered_at >= $as_of - $decliner_window_days) AS spend_current,
         SUM(paid_amount) FILTER (WHERE ordered_at < $as_of - $decliner_window_days
-                                   AND ordered_at >= $as_of - 2 * $decliner_window_days) AS spend_previous,
-        SUM(paid_amount) FILTER (WHERE ordered_at < $as_of - $decliner_window_days
-                                   AND ordered_at >= $as_of - $decliner_window_days - $pyramid_window_days) AS reference_spend
+                                   AND ordered_at >= $as_of - 2 * $decliner_window_days) AS spend_previous
     FROM paid_orders
     GROUP BY member_id
-),
-ranked AS (
-    SELECT
-        member_id,
-        ROW_NUMBER() OVER (ORDER BY reference_spend DESC, member_id ASC) AS spend_rank,
-        COUNT(*) OVER () AS buyers
-    FROM spend
-    WHERE reference_spend > 0
 ),
 layered AS (
     SELECT
         s.member_id,
-        CASE
-            WHEN r.spend_rank IS NULL THEN 'non_buyer'
-            WHEN r.spend_rank <= ROUND(r.buyers * 0.02) THEN 'top_2'
-            WHEN r.spend_rank <= ROUND(r.buyers * 0.05) THEN 'top_2_5'
-            WHEN r.spend_rank <= ROUND(r.buyers * 0.10) THEN 'top_5_10'
-            WHEN r.spend_rank <= ROUND(r.buyers * 0.15) THEN 'top_10_15'
-            WHEN r.spend_rank <= ROUND(r.buyers * 0.20) THEN 'top_15_20'
-            ELSE 'top_20_100'
-        END AS pyramid_layer,
+        COALESCE(l.pyramid_layer, 'non_buyer') AS pyramid_layer,
         COALESCE(s.spend_previous, 0) AS spend_previous,
         COALESCE(s.spend_current, 0) AS spend_current
     FROM spend s
-    LEFT JOIN ranked r ON r.member_id = s.member_id
+    LEFT JOIN pyramid_layers l ON l.basis = 'decliner' AND l.member_id = s.member_id
     WHERE COALESCE(s.spend_previous, 0) > COALESCE(s.spend_current, 0)
 ),
 ordered AS (

@@ -4,12 +4,13 @@
 -- membership anniversary is within `anniversary_window_days` (member_tags.birthday_soon /
 -- anniversary_soon; Feb 29 birthdays are greeted on Feb 28 in other years).
 -- Score: a greeting is owed to everyone with the occasion, so the score only orders the
--- list when the budget binds: birthdays before anniversaries, then the most valuable
--- members (ln(1 + spend in the last 365 days)).
+-- list when the budget binds: birthdays before anniversaries (`greeting_birthday_bonus`,
+-- default 100, added for a birthday), then the most valuable members
+-- (ln(1 + spend in the last 365 days)).
 -- Offer: by tier, in the job file (higher tiers get better treatment).
 SELECT
     member_id,
-    CAST(CASE WHEN birthday_soon THEN 100 ELSE 0 END + LN(1 + total_spend_365d) AS DOUBLE) AS score,
+    CAST(CASE WHEN birthday_soon THEN $greeting_birthday_bonus ELSE 0 END + LN(1 + total_spend_365d) AS DOUBLE) AS score,
     make_array(
         CASE
             WHEN birthday_soon AND days_to_birthday = 0 THEN 'birthday today'

@@ -4,12 +4,13 @@
 -- Eligible: community KOLs (community_role = 'top', the most active members of a group)
 -- and members whose invitees went on to buy (invites_converted > 0), provided they are
 -- not drifting away themselves (churn_risk none or light).
--- Score: 2 per converted invitee + 3 for a KOL (1 for an organiser) + ln(1 + community
--- interactions in the last `community_window_days` days).
+-- Score: `referral_invitee_weight` (default 2) per converted invitee
+-- + `referral_kol_weight` (3) for a KOL, or `referral_organiser_weight` (1) for an
+-- organiser + ln(1 + community interactions in the last `community_window_days` days).
 SELECT
     member_id,
-    CAST(2 * invites_converted
-         + CASE community_role WHEN 'top' THEN 3 WHEN 'organiser' THEN 1 ELSE 0 END
+    CAST($referral_invitee_weight * invites_converted
+         + CASE community_role WHEN 'top' THEN $referral_kol_weight WHEN 'organiser' THEN $referral_organiser_weight ELSE 0 END
          + LN(1 + community_interactions) AS DOUBLE) AS score,
     make_array(
         'community_role=' || community_role,

@@ -10,7 +10,8 @@
 -- uplift = conversion_contacted − conversion_holdout, with a 95% normal (Wald) interval:
 -- uplift ± 1.96 × sqrt(p_c(1 − p_c)/n_c + p_h(1 − p_h)/n_h).
 -- enough_data is false when either group has fewer than `results_min_group` members or
--- fewer than 5 conversions or 5 non-conversions (the interval is then not to be trusted).
+-- fewer than `results_min_conversions` (default 5) conversions or non-conversions (the
+-- interval is then not to be trusted).
 -- window_complete is false while the last send's attribution window is still open.
 WITH contacts AS (
     SELECT
@@ -96,8 +97,10 @@ SELECT
     ROUND(rpm_c - rpm_h, 2) AS revenue_uplift_per_member,
     COALESCE(
         contacted >= $results_min_group AND holdout >= $results_min_group
-        AND converted_contacted >= 5 AND contacted - converted_contacted >= 5
-        AND converted_holdout >= 5 AND holdout - converted_holdout >= 5,
+        AND converted_contacted >= $results_min_conversions
+        AND contacted - converted_contacted >= $results_min_conversions
+        AND converted_holdout >= $results_min_conversions
+        AND holdout - converted_holdout >= $results_min_conversions,
         false
     ) AS enough_data,
     first_sent_at,

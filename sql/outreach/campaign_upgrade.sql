@@ -6,7 +6,8 @@
 -- eligible when their tier spend is at least `upgrade_min_closeness` of gold's
 -- (platinum's) entry spend. Platinum members have no next tier.
 -- Score: upgrade likelihood × value, where likelihood = closeness (spend / entry spend),
--- halved for members who are not active or new (lifecycle_stage), and value =
+-- times `upgrade_inactive_factor` (default 0.5) for members who are not active, new or
+-- won back (lifecycle_stage), and value =
 -- ln(1 + average order value): a bigger basket closes the gap in fewer orders.
 -- Offer: by tier, in the job file.
 WITH entry AS (
@@ -43,7 +44,7 @@ candidates AS (
 SELECT
     member_id,
     CAST(closeness
-         * CASE WHEN lifecycle_stage IN ('active', 'new', 'won_back') THEN 1.0 ELSE 0.5 END
+         * CASE WHEN lifecycle_stage IN ('active', 'new', 'won_back') THEN 1.0 ELSE $upgrade_inactive_factor END
          * LN(1 + COALESCE(aov, 0)) AS DOUBLE) AS score,
     make_array(
         '¥' || CAST(CAST(CEIL(next_from - tier_spend) AS BIGINT) AS VARCHAR) || ' more to reach '

@@ -11,7 +11,8 @@
 --   severe    recency_days ≥ `churn_severe_ratio` × interval (default 3), or orders in
 --             the previous window and none in the current one;
 --   moderate  recency_days ≥ `churn_moderate_ratio` × interval (default 2), or current
---             orders fell below half of the previous window's;
+--             orders fell below `churn_moderate_orders_share` (default 0.5, half) of
+--             the previous window's;
 --   light     recency_days ≥ `churn_light_ratio` × interval (default 1.5), or current
 --             spend fell by more than `churn_light_spend_drop` (default 0.3) of the
 --             previous window's;
@@ -68,7 +69,7 @@ SELECT
         WHEN j.recency_days >= $churn_severe_ratio * j.interval_days
           OR (j.orders_previous > 0 AND j.orders_current = 0) THEN 'severe'
         WHEN j.recency_days >= $churn_moderate_ratio * j.interval_days
-          OR (j.orders_previous > 0 AND j.orders_current < 0.5 * j.orders_previous) THEN 'moderate'
+          OR (j.orders_previous > 0 AND j.orders_current < $churn_moderate_orders_share * j.orders_previous) THEN 'moderate'
         WHEN j.recency_days >= $churn_light_ratio * j.interval_days
           OR (j.spend_previous > 0 AND j.spend_current < (1 - $churn_light_spend_drop) * j.spend_previous) THEN 'light'
         ELSE 'none'

@@ -1,15 +1,14 @@
 //! `siyu rules`: ad-hoc mining of one parquet file, outside any job.
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::path::Path;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use super::table::{RuleParams, itemsets_batch, mine, rules_batch};
-use crate::error::{ErrorClass, Result, SiyuError};
+use crate::error::{Result, SiyuError};
+use crate::publish::{ParquetOptions, write_batches};
 
 /// Mine `input` and write or print the results; returns the text to print.
 pub async fn run(
@@ -25,10 +24,12 @@ pub async fn run(
     let df = ctx
         .read_parquet(input, ParquetReadOptions::default())
         .await
-        .map_err(|e| SiyuError::input(format!("{input}: cannot read parquet: {e}")))?;
+        .map_err(|e| SiyuError::input(format!("cannot read parquet: {e}")).in_file(input))?;
     for c in [basket, item] {
         if df.schema().field_with_unqualified_name(c).is_err() {
-            return Err(SiyuError::input(format!("{input}: no column {c}")));
+            return Err(SiyuError::input(format!("no column {c}"))
+                .in_file(input)
+                .in_column(c));
         }
     }
     let started = std::time::Instant::now();
@@ -79,11 +80,11 @@ pub async fn run(
 }
 
 fn write(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let file = File::create(path)
-        .map_err(|e| SiyuError::io(ErrorClass::Publish, "cannot create", path, e))?;
-    let mut w = ArrowWriter::try_new(file, batch.schema(), None)
-        .map_err(|e| SiyuError::publish(format!("{}: {e}", path.display())))?;
-    w.write(batch)
-        .and_then(|_| w.close().map(|_| ()))
-        .map_err(|e| SiyuError::publish(format!("writing {}: {e}", path.display())))
+    write_batches(
+        path,
+        batch.schema(),
+        [batch],
+        &ParquetOptions::working(Vec::new()),
+    )
+    .map(|_| ())
 }

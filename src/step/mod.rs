@@ -2,41 +2,81 @@
 //!
 //! Every step declares the tables it reads and writes; the runner orders steps by those
 //! tables, plans them all (cheaply, for `check` and `plan`) and then runs them. SQL job
-//! files are one kind of step; Rust step kinds (segmentation, rule mining, outreach)
-//! are declared in the job file as `[[steps]] type = "..."` and built by [`build`]. A new
-//! step kind is a new module here plus one arm in [`build`]; the runner does not change.
+//! files are one kind of step; the other kinds are Rust, listed in the [`registry`]:
+//! declared in the job file as `[[steps]] type = "..."`, or built into every job (the
+//! data quality checks). A new step kind is a module here plus one entry in
+//! [`registry::Registry::builtin`]; the runner does not change.
 
 pub mod outreach;
+pub mod quality;
 pub mod recommend;
+pub mod registry;
 pub mod rules;
 pub mod segment;
 pub mod sql;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::NaiveDate;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::future::BoxFuture;
 
-use crate::error::{ErrorClass, Problem, Result, SiyuError};
-use crate::job::{Job, ParamValue, StepDecl};
+use crate::error::{Location, Result, SiyuError};
+use crate::input::Input;
+use crate::job::{Job, ParamValue};
+use crate::manifest::{StepDetails, Warning};
 
-/// What a step sees while it plans or runs.
+pub use registry::{Registry, StepKind};
+
+/// What a step sees while it plans or runs. Built once per job, by the runner.
 pub struct StepContext {
     pub session: SessionContext,
     pub job: Arc<Job>,
     pub params: BTreeMap<String, ParamValue>,
     pub as_of: NaiveDate,
-    /// Receives the step's output tables. Absent while only planning.
-    pub sink: Option<Arc<dyn TableSink>>,
-    /// What steps report for the manifest (step name → details).
-    pub details: Arc<std::sync::Mutex<BTreeMap<String, serde_json::Value>>>,
+    /// The input tables as found on disk (files, rows), before any step ran.
+    pub inputs: Arc<Vec<Input>>,
+    /// Receives the step's output tables; attached when the job runs (never while only
+    /// checking or planning).
+    sink: OnceLock<Arc<dyn TableSink>>,
+    notes: Mutex<Notes>,
+}
+
+/// What steps report for the run record.
+#[derive(Default)]
+struct Notes {
+    details: BTreeMap<String, StepDetails>,
+    warnings: Vec<Warning>,
 }
 
 impl StepContext {
+    pub fn new(
+        session: SessionContext,
+        job: Arc<Job>,
+        params: BTreeMap<String, ParamValue>,
+        as_of: NaiveDate,
+        inputs: Arc<Vec<Input>>,
+    ) -> StepContext {
+        StepContext {
+            session,
+            job,
+            params,
+            as_of,
+            inputs,
+            sink: OnceLock::new(),
+            notes: Mutex::default(),
+        }
+    }
+
+    /// Attach the sink steps write to, once, before the first step runs.
+    pub fn attach_sink(&self, sink: Arc<dyn TableSink>) -> Result<()> {
+        self.sink
+            .set(sink)
+            .map_err(|_| SiyuError::runtime("the job's table sink is attached twice"))
+    }
+
     /// A table written by an earlier step, or an input.
     pub async fn table(&self, name: &str) -> Result<DataFrame> {
         Ok(self.session.table(name).await?)
@@ -44,15 +84,37 @@ impl StepContext {
 
     /// `as_of` as an Arrow Date32 value (days since 1970-01-01).
     pub fn as_of_date32(&self) -> i32 {
-        (self.as_of - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+        crate::columns::date32(self.as_of)
     }
 
-    /// Record details of a step's run in the manifest (under the step's entry).
-    pub fn detail(&self, step: &str, value: serde_json::Value) {
-        self.details
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(step.to_string(), value);
+    fn notes(&self) -> std::sync::MutexGuard<'_, Notes> {
+        self.notes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Record details of a step's run for the manifest (under the step's entry).
+    pub fn detail(&self, step: &str, details: StepDetails) {
+        self.notes().details.insert(step.to_string(), details);
+    }
+
+    /// The details `step` recorded, if any.
+    pub fn details_of(&self, step: &str) -> Option<StepDetails> {
+        self.notes().details.get(step).cloned()
+    }
+
+    /// Log a warning and keep it for the manifest and the report.
+    pub fn warn(&self, warning: Warning) {
+        tracing::warn!(
+            step = warning.step.as_deref(),
+            table = warning.table.as_deref(),
+            "{}",
+            warning.message
+        );
+        self.notes().warnings.push(warning);
+    }
+
+    /// Every warning so far, in order.
+    pub fn warnings(&self) -> Vec<Warning> {
+        self.notes().warnings.clone()
     }
 
     /// Hand a computed table to the sink (which writes it and makes it readable by
@@ -60,7 +122,7 @@ impl StepContext {
     pub async fn write(&self, name: &str, df: DataFrame) -> Result<u64> {
         let sink = self
             .sink
-            .as_ref()
+            .get()
             .ok_or_else(|| SiyuError::runtime(format!("{name}: no sink while planning")))?;
         sink.write(name, df).await
     }
@@ -71,16 +133,35 @@ pub trait TableSink: Send + Sync {
     fn write<'a>(&'a self, name: &'a str, df: DataFrame) -> BoxFuture<'a, Result<u64>>;
 }
 
+/// A step of a job: the step, its kind, and where it is defined.
+pub struct JobStep {
+    /// `sql`, the `type` of a `[[steps]]` entry, or a built-in kind.
+    pub kind: &'static str,
+    /// A SQL file, the job file's `[[steps]]` entry, or (for a built-in step) only its
+    /// name. Errors of the step are located here unless they know better.
+    pub source: Location,
+    pub step: Box<dyn Step>,
+}
+
+impl std::ops::Deref for JobStep {
+    type Target = dyn Step;
+    fn deref(&self) -> &(dyn Step + 'static) {
+        self.step.as_ref()
+    }
+}
+
 /// A unit of work in a job.
 pub trait Step: Send + Sync {
     /// Unique within the job; for a SQL file, the table it writes.
     fn name(&self) -> &str;
-    /// `sql`, or the `type` of a `[[steps]]` entry.
-    fn kind(&self) -> &'static str;
-    /// Where it is defined: a SQL file, or the job file's `[[steps]]` entry.
-    fn source(&self) -> String;
     fn reads(&self) -> Vec<String>;
     fn writes(&self) -> Vec<String>;
+    /// Tables this step replaces in place: the data quality step replaces every input
+    /// with its cleaned rows. Every other step that reads one of them runs after it, so
+    /// it reads the replacement.
+    fn replaces(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// The schema of every table it writes, without running anything heavy. The
     /// tables it reads are registered (possibly empty) in `ctx.session`.
     fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Vec<(String, SchemaRef)>>>;
@@ -88,24 +169,47 @@ pub trait Step: Send + Sync {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>>;
 }
 
-/// The step kinds a job file may declare under `[[steps]]`.
-pub const STEP_KINDS: &[&str] = &["rules", "recommend", "segment", "outreach"];
+/// The `[[steps]]` parameters of a step kind: deserialised from the entry (unknown keys
+/// refused, every key not given takes [`Default`]'s value) and checked once by
+/// [`StepParams::validate`] before the step is built — so `check` and `run` refuse the
+/// same settings, before any work starts.
+pub trait StepParams: serde::de::DeserializeOwned + Default {
+    /// Every rule the parameters must follow; the message says what is wrong.
+    fn validate(&self) -> std::result::Result<(), String>;
 
-/// Build a `[[steps]]` entry into a runnable step, checking its parameters.
-pub fn build(decl: &StepDecl, job_path: &Path) -> std::result::Result<Box<dyn Step>, Problem> {
-    let at = format!("{} [[steps]] #{}", job_path.display(), decl.index + 1);
-    match decl.kind.as_str() {
-        "rules" => Ok(Box::new(rules::RulesStep::build(&decl.table, &at)?)),
-        "recommend" => Ok(Box::new(recommend::RecommendStep::build(&decl.table, &at)?)),
-        "segment" => Ok(Box::new(segment::SegmentStep::build(&decl.table, &at)?)),
-        "outreach" => Ok(Box::new(outreach::OutreachStep::build(&decl.table, &at)?)),
-        other => Err(Problem::new(
-            ErrorClass::Config,
-            at,
-            format!(
-                "unknown step type {other:?} (known step types: {})",
-                STEP_KINDS.join(", ")
-            ),
-        )),
+    /// Parse and check the parameters of a `[[steps]]` entry of kind `kind` at `at`.
+    fn parse(
+        kind: &str,
+        table: &toml::Table,
+        at: &Location,
+    ) -> std::result::Result<Self, SiyuError> {
+        let fail = |m: String| config_error(kind, m).at(at.clone());
+        let params = Self::deserialize(toml::Value::Table(table.clone()))
+            .map_err(|e| fail(e.message().to_string()))?;
+        params.validate().map_err(fail)?;
+        Ok(params)
     }
+}
+
+/// A configuration error of a `kind` step (the runner locates it at the step's entry).
+pub fn config_error(kind: &str, message: impl std::fmt::Display) -> SiyuError {
+    SiyuError::config(format!("{kind} step: {message}"))
+}
+
+/// A problem with a table a `kind` step reads (as `columns::require_columns` reports
+/// it), as a configuration error of the step.
+pub fn table_error(kind: &str, e: SiyuError) -> SiyuError {
+    config_error(kind, &e.message).at(*e.location)
+}
+
+/// Check that every name is usable as a table or column name.
+pub fn check_identifiers<'a>(
+    names: impl IntoIterator<Item = &'a String>,
+) -> std::result::Result<(), String> {
+    for name in names {
+        if !crate::job::is_identifier(name) {
+            return Err(format!("{name:?} must be lowercase letters, digits and _"));
+        }
+    }
+    Ok(())
 }

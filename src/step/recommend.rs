@@ -25,8 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, Float64Array, Int32Array, Int64Array, ListArray,
-    RecordBatch, StringBuilder,
+    Array, ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, ListArray, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::logical_expr::{cast, col, ident, lit};
@@ -35,52 +34,85 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use super::{Step, StepContext};
-use crate::error::{ErrorClass, Problem, Result, SiyuError};
+use super::{Step, StepContext, StepParams, check_identifiers, table_error};
+use crate::columns::require_columns;
+use crate::error::{Location, Problem, Result, SiyuError};
 use crate::rules::recommend::{Recommender, ScoredRule};
 
+const KIND: &str = "recommend";
+
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 struct Params {
     rules: String,
     history: String,
-    #[serde(default = "default_member")]
     member_column: String,
-    #[serde(default = "default_item")]
     item_column: String,
-    #[serde(default)]
     consumables: Option<String>,
-    #[serde(default = "default_top_n")]
     top_n: usize,
-    #[serde(default)]
     min_confidence: f64,
-    #[serde(default = "default_item_output")]
     item_output_column: String,
-    #[serde(default = "default_output")]
     output: String,
 }
 
-fn default_member() -> String {
-    "member_id".into()
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            rules: String::new(),
+            history: String::new(),
+            member_column: "member_id".into(),
+            item_column: "item".into(),
+            consumables: None,
+            top_n: 5,
+            min_confidence: 0.0,
+            item_output_column: "product_id".into(),
+            output: "recommendations".into(),
+        }
+    }
 }
-fn default_item() -> String {
-    "item".into()
-}
-fn default_top_n() -> usize {
-    5
-}
-fn default_item_output() -> String {
-    "product_id".into()
-}
-fn default_output() -> String {
-    "recommendations".into()
+
+/// Columns of the output besides the item column.
+const OUTPUT_COLUMNS: [&str; 7] = [
+    "member_id",
+    "rank",
+    "score",
+    "lift",
+    "rule_rank",
+    "reason",
+    "as_of",
+];
+
+impl StepParams for Params {
+    fn validate(&self) -> std::result::Result<(), String> {
+        for (name, value) in [("rules", &self.rules), ("history", &self.history)] {
+            if value.is_empty() {
+                return Err(format!("missing field `{name}`"));
+            }
+        }
+        if self.top_n == 0 {
+            return Err("top_n must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.min_confidence) {
+            return Err(format!(
+                "min_confidence must be in [0, 1], found {}",
+                self.min_confidence
+            ));
+        }
+        check_identifiers([&self.output, &self.item_output_column])?;
+        if OUTPUT_COLUMNS.contains(&self.item_output_column.as_str()) {
+            return Err(format!(
+                "item_output_column {:?} clashes with another output column",
+                self.item_output_column
+            ));
+        }
+        Ok(())
+    }
 }
 
 const RULE_COLUMNS: [&str; 5] = ["antecedent", "consequent", "confidence", "lift", "rank"];
 
 pub struct RecommendStep {
     params: Params,
-    at: String,
 }
 
 /// Rules over item codes, with the text that explains each one.
@@ -92,46 +124,12 @@ struct LoadedRules {
 }
 
 impl RecommendStep {
-    pub fn build(table: &toml::Table, at: &str) -> std::result::Result<RecommendStep, Problem> {
-        let problem = |m: String| Problem::new(ErrorClass::Config, at, m);
-        let params = Params::deserialize(toml::Value::Table(table.clone()))
-            .map_err(|e| problem(format!("recommend step: {}", e.message())))?;
-        if params.top_n == 0 {
-            return Err(problem("recommend step: top_n must be at least 1".into()));
-        }
-        if !(0.0..=1.0).contains(&params.min_confidence) {
-            return Err(problem(format!(
-                "recommend step: min_confidence must be in [0, 1], found {}",
-                params.min_confidence
-            )));
-        }
-        for name in [&params.output, &params.item_output_column] {
-            if !crate::job::is_identifier(name) {
-                return Err(problem(format!(
-                    "recommend step: {name:?} must be lowercase letters, digits and _"
-                )));
-            }
-        }
-        if [
-            "member_id",
-            "rank",
-            "score",
-            "lift",
-            "rule_rank",
-            "reason",
-            "as_of",
-        ]
-        .contains(&params.item_output_column.as_str())
-        {
-            return Err(problem(format!(
-                "recommend step: item_output_column {:?} clashes with another output column",
-                params.item_output_column
-            )));
-        }
-        Ok(RecommendStep {
-            params,
-            at: at.to_string(),
-        })
+    pub fn build(
+        table: &toml::Table,
+        at: &Location,
+    ) -> std::result::Result<Box<dyn Step>, Problem> {
+        let params = Params::parse(KIND, table, at)?;
+        Ok(Box::new(RecommendStep { params }))
     }
 
     fn schema(&self) -> SchemaRef {
@@ -143,15 +141,14 @@ impl RecommendStep {
             Field::new("lift", DataType::Float64, false),
             Field::new("rule_rank", DataType::Int64, false),
             Field::new("reason", DataType::Utf8, false),
-            Field::new("as_of", DataType::Date32, false),
+            crate::columns::as_of_field(),
         ]))
     }
 
-    fn missing(&self, table: &str, column: &str, what: &str) -> SiyuError {
-        SiyuError::config(format!(
-            "{}: recommend step: {what} table {table} has no column {column}",
-            self.at
-        ))
+    /// The step's `what` table lacks a column ("rules table x has no column y").
+    fn missing(&self, what: &str, e: SiyuError) -> SiyuError {
+        let message = format!("{what} {}", e.message);
+        table_error(KIND, SiyuError { message, ..e })
     }
 
     async fn load_rules(&self, ctx: &StepContext) -> Result<LoadedRules> {
@@ -340,12 +337,6 @@ impl Step for RecommendStep {
     fn name(&self) -> &str {
         &self.params.output
     }
-    fn kind(&self) -> &'static str {
-        "recommend"
-    }
-    fn source(&self) -> String {
-        self.at.clone()
-    }
     fn reads(&self) -> Vec<String> {
         let mut r = vec![self.params.rules.clone(), self.params.history.clone()];
         r.extend(self.params.consumables.clone());
@@ -359,26 +350,19 @@ impl Step for RecommendStep {
         async move {
             let p = &self.params;
             let rules = ctx.table(&p.rules).await?;
-            for c in RULE_COLUMNS {
-                if rules.schema().field_with_unqualified_name(c).is_err() {
-                    return Err(self.missing(&p.rules, c, "rules"));
-                }
-            }
+            require_columns(rules.schema(), &p.rules, &RULE_COLUMNS)
+                .map_err(|e| self.missing("rules", e))?;
             let history = ctx.table(&p.history).await?;
-            for c in [&p.member_column, &p.item_column] {
-                if history.schema().field_with_unqualified_name(c).is_err() {
-                    return Err(self.missing(&p.history, c, "history"));
-                }
-            }
+            require_columns(
+                history.schema(),
+                &p.history,
+                &[&p.member_column, &p.item_column],
+            )
+            .map_err(|e| self.missing("history", e))?;
             if let Some(t) = &p.consumables {
                 let df = ctx.table(t).await?;
-                if df
-                    .schema()
-                    .field_with_unqualified_name(&p.item_column)
-                    .is_err()
-                {
-                    return Err(self.missing(t, &p.item_column, "consumables"));
-                }
+                require_columns(df.schema(), t, &[&p.item_column])
+                    .map_err(|e| self.missing("consumables", e))?;
             }
             Ok(vec![(p.output.clone(), self.schema())])
         }
@@ -429,7 +413,7 @@ impl Step for RecommendStep {
                     rule_rank.push(rule.rank);
                 }
             }
-            let batch = RecordBatch::try_new(
+            let batch = crate::columns::batch(
                 self.schema(),
                 vec![
                     Arc::new(member.finish()) as ArrayRef,
@@ -439,10 +423,10 @@ impl Step for RecommendStep {
                     Arc::new(Float64Array::from(lift)),
                     Arc::new(Int64Array::from(rule_rank)),
                     Arc::new(reason.finish()),
-                    Arc::new(Date32Array::from(vec![as_of; rows])),
+                    crate::columns::as_of_column(as_of, rows),
                 ],
-            )
-            .map_err(|e| SiyuError::runtime(format!("{}: building {}: {e}", self.at, p.output)))?;
+                &p.output,
+            )?;
             ctx.write(&p.output, ctx.session.read_batch(batch)?).await?;
             Ok(())
         }

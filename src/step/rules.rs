@@ -17,114 +17,101 @@
 //! itemsets_output = "frequent_itemsets"  # optional
 //! ```
 
-use std::sync::Arc;
-
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::lit;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use super::{Step, StepContext};
-use crate::error::{ErrorClass, Problem, Result, SiyuError};
+use super::{Step, StepContext, StepParams, check_identifiers, table_error};
+use crate::columns::{require_columns, with_as_of};
+use crate::error::{Location, Problem, Result};
+use crate::manifest::{RulesDetails, StepDetails};
 use crate::rules::table::{
     RuleParams, itemsets_batch, itemsets_schema, mine, names, rules_batch, rules_schema,
 };
 
+const KIND: &str = "rules";
+
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 struct Params {
     baskets: String,
-    #[serde(default = "default_basket")]
     basket_column: String,
-    #[serde(default = "default_item")]
     item_column: String,
-    min_support: f64,
-    #[serde(default)]
+    min_support: Option<f64>,
     min_confidence: f64,
-    #[serde(default)]
     max_len: Option<usize>,
-    #[serde(default)]
     multi_consequent: bool,
-    #[serde(default)]
     names: Option<String>,
-    #[serde(default = "default_names_key")]
     names_key: String,
-    #[serde(default = "default_names_value")]
     names_value: String,
-    #[serde(default = "default_output")]
     output: String,
-    #[serde(default)]
     itemsets_output: Option<String>,
 }
 
-fn default_basket() -> String {
-    "basket".into()
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            baskets: String::new(),
+            basket_column: "basket".into(),
+            item_column: "item".into(),
+            min_support: None,
+            min_confidence: 0.0,
+            max_len: None,
+            multi_consequent: false,
+            names: None,
+            names_key: "product_id".into(),
+            names_value: "name".into(),
+            output: "basket_rules".into(),
+            itemsets_output: None,
+        }
+    }
 }
-fn default_item() -> String {
-    "item".into()
+
+impl Params {
+    fn rule(&self) -> RuleParams {
+        RuleParams {
+            min_support: self.min_support.unwrap_or(f64::NAN),
+            min_confidence: self.min_confidence,
+            max_len: self.max_len,
+            multi_consequent: self.multi_consequent,
+        }
+    }
 }
-fn default_names_key() -> String {
-    "product_id".into()
-}
-fn default_names_value() -> String {
-    "name".into()
-}
-fn default_output() -> String {
-    "basket_rules".into()
+
+impl StepParams for Params {
+    fn validate(&self) -> std::result::Result<(), String> {
+        if self.baskets.is_empty() {
+            return Err("missing field `baskets` (the table of (basket, item) rows)".into());
+        }
+        if self.min_support.is_none() {
+            return Err("missing field `min_support`".into());
+        }
+        self.rule().check()?;
+        check_identifiers(std::iter::once(&self.output).chain(&self.itemsets_output))
+    }
 }
 
 pub struct RulesStep {
     params: Params,
-    rule: RuleParams,
-    at: String,
 }
 
 impl RulesStep {
     /// Build from a `[[steps]]` entry, checking every parameter.
-    pub fn build(table: &toml::Table, at: &str) -> std::result::Result<RulesStep, Problem> {
-        let problem = |m: String| Problem::new(ErrorClass::Config, at, m);
-        let params = Params::deserialize(toml::Value::Table(table.clone()))
-            .map_err(|e| problem(format!("rules step: {}", e.message())))?;
-        let rule = RuleParams {
-            min_support: params.min_support,
-            min_confidence: params.min_confidence,
-            max_len: params.max_len,
-            multi_consequent: params.multi_consequent,
-        };
-        rule.check()
-            .map_err(|m| problem(format!("rules step: {m}")))?;
-        for name in std::iter::once(&params.output).chain(params.itemsets_output.iter()) {
-            if !crate::job::is_identifier(name) {
-                return Err(problem(format!(
-                    "rules step: output name {name:?} must be lowercase letters, digits and _"
-                )));
-            }
-        }
-        Ok(RulesStep {
-            params,
-            rule,
-            at: at.to_string(),
-        })
-    }
-
-    fn with_as_of(schema: &SchemaRef) -> SchemaRef {
-        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(Field::new("as_of", DataType::Date32, false));
-        Arc::new(Schema::new(fields))
+    pub fn build(
+        table: &toml::Table,
+        at: &Location,
+    ) -> std::result::Result<Box<dyn Step>, Problem> {
+        let params = Params::parse(KIND, table, at)?;
+        Ok(Box::new(RulesStep { params }))
     }
 }
 
 impl Step for RulesStep {
     fn name(&self) -> &str {
         &self.params.output
-    }
-    fn kind(&self) -> &'static str {
-        "rules"
-    }
-    fn source(&self) -> String {
-        self.at.clone()
     }
     fn reads(&self) -> Vec<String> {
         let mut r = vec![self.params.baskets.clone()];
@@ -141,28 +128,20 @@ impl Step for RulesStep {
         async move {
             let p = &self.params;
             let baskets = ctx.table(&p.baskets).await?;
-            for c in [&p.basket_column, &p.item_column] {
-                if baskets.schema().field_with_unqualified_name(c).is_err() {
-                    return Err(SiyuError::config(format!(
-                        "{}: rules step: table {} has no column {c}",
-                        self.at, p.baskets
-                    )));
-                }
-            }
+            require_columns(
+                baskets.schema(),
+                &p.baskets,
+                &[&p.basket_column, &p.item_column],
+            )
+            .map_err(|e| table_error(KIND, e))?;
             if let Some(n) = &p.names {
                 let t = ctx.table(n).await?;
-                for c in [&p.names_key, &p.names_value] {
-                    if t.schema().field_with_unqualified_name(c).is_err() {
-                        return Err(SiyuError::config(format!(
-                            "{}: rules step: names table {n} has no column {c}",
-                            self.at
-                        )));
-                    }
-                }
+                require_columns(t.schema(), n, &[&p.names_key, &p.names_value])
+                    .map_err(|e| table_error(KIND, e.context("names")))?;
             }
-            let mut out = vec![(p.output.clone(), Self::with_as_of(&rules_schema()))];
+            let mut out = vec![(p.output.clone(), with_as_of(&rules_schema()))];
             if let Some(i) = &p.itemsets_output {
-                out.push((i.clone(), Self::with_as_of(&itemsets_schema())));
+                out.push((i.clone(), with_as_of(&itemsets_schema())));
             }
             Ok(out)
         }
@@ -173,7 +152,7 @@ impl Step for RulesStep {
         async move {
             let p = &self.params;
             let baskets = ctx.table(&p.baskets).await?;
-            let mined = mine(baskets, &p.basket_column, &p.item_column, &self.rule).await?;
+            let mined = mine(baskets, &p.basket_column, &p.item_column, &p.rule()).await?;
             crate::failpoint::hit("rules_mined");
             let lookup = match &p.names {
                 Some(n) => Some(names(ctx.table(n).await?, &p.names_key, &p.names_value).await?),
@@ -186,6 +165,15 @@ impl Step for RulesStep {
                 itemsets = mined.itemsets.len(),
                 rules = mined.rules.len(),
                 "mined"
+            );
+            ctx.detail(
+                &p.output,
+                StepDetails::Rules(RulesDetails {
+                    baskets: mined.baskets,
+                    items: mined.labels.len(),
+                    itemsets: mined.itemsets.len(),
+                    rules: mined.rules.len(),
+                }),
             );
             let as_of = lit(ScalarValue::Date32(Some(ctx.as_of_date32())));
             let rules = ctx

@@ -7,8 +7,11 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::{Step, StepContext};
-use crate::error::{Result, SiyuError};
+use crate::error::{Location, Result, SiyuError};
 use crate::sql::SqlQuery;
+
+/// The kind of every SQL job file's step.
+pub const KIND: &str = "sql";
 
 pub struct SqlStep {
     pub query: SqlQuery,
@@ -20,17 +23,16 @@ impl SqlStep {
     /// statement nodes, as a second guard behind the parser check.
     async fn dataframe(&self, ctx: &StepContext) -> Result<DataFrame> {
         let state = ctx.session.state();
-        let path = self.query.source.path.display().to_string();
         let plan = state
             .statement_to_plan(self.query.statement.clone())
             .await
-            .map_err(|e| SiyuError::config(describe_plan_error(&path, &e)))?;
+            .map_err(|e| self.plan_error(&e))?;
         SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false)
             .verify_plan(&plan)
-            .map_err(|e| SiyuError::config(format!("{path}: {e}")))?;
+            .map_err(|e| SiyuError::config(e.to_string()).at(self.file()))?;
         Ok(DataFrame::new(state, plan))
     }
 
@@ -38,37 +40,30 @@ impl SqlStep {
     /// catches what DataFusion only finds after parsing (type coercion, functions).
     async fn checked_dataframe(&self, ctx: &StepContext) -> Result<DataFrame> {
         let df = self.dataframe(ctx).await?;
-        let path = self.query.source.path.display().to_string();
         df.clone()
             .create_physical_plan()
             .await
-            .map_err(|e| SiyuError::config(describe_plan_error(&path, &e)))?;
+            .map_err(|e| self.plan_error(&e))?;
         Ok(df)
     }
-}
 
-/// A planning error with the SQL position when DataFusion knows it.
-fn describe_plan_error(path: &str, err: &datafusion::error::DataFusionError) -> String {
-    let located = err
-        .diagnostic()
-        .and_then(|d| d.span)
-        .map(|s| format!("{path}:{}:{}", s.start.line, s.start.column));
-    let message = err.message().to_string();
-    match located {
-        Some(loc) => format!("{loc}: {message}"),
-        None => format!("{path}: {message}"),
+    fn file(&self) -> Location {
+        Location::file(self.query.source.path.display())
+    }
+
+    /// A planning error, at the SQL position when DataFusion knows it.
+    fn plan_error(&self, err: &datafusion::error::DataFusionError) -> SiyuError {
+        let mut at = self.file();
+        if let Some(span) = err.diagnostic().and_then(|d| d.span) {
+            at = at.at(span.start.line, span.start.column);
+        }
+        SiyuError::config(err.message().to_string()).at(at)
     }
 }
 
 impl Step for SqlStep {
     fn name(&self) -> &str {
         &self.query.source.name
-    }
-    fn kind(&self) -> &'static str {
-        "sql"
-    }
-    fn source(&self) -> String {
-        self.query.source.path.display().to_string()
     }
     fn reads(&self) -> Vec<String> {
         self.query.reads.clone()

@@ -1,0 +1,36 @@
+//! The job runner: `check`, `plan` and `run` over one job file.
+//!
+//! All three share one preparation ([`prepare`]): load the job file, resolve params,
+//! find and check the inputs, load the SQL job files and build the Rust steps from the
+//! step registry, order the steps, and plan every step against the schemas of what it
+//! reads. `check` ([`check`]) reports every problem found on the way; `plan` ([`plan`])
+//! lists the order; `run` ([`run`]) executes the steps into a staging directory
+//! ([`sink`]), writes the run record ([`record`]) and publishes it atomically (see
+//! [`crate::publish`]).
+
+pub mod check;
+pub mod plan;
+pub mod prepare;
+pub mod record;
+pub mod run;
+pub mod sink;
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+
+pub use check::{check, check_with, personal_column};
+pub use plan::plan;
+pub use prepare::{Prepared, prepare};
+pub use run::{RunSummary, run, run_with};
+
+/// Everything the command line can change about a job.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub as_of: Option<NaiveDate>,
+    pub inputs: Vec<(String, String)>,
+    pub params: Vec<(String, String)>,
+    pub input_dir: Option<PathBuf>,
+    pub out: PathBuf,
+    pub memory_limit: Option<usize>,
+}

@@ -1,0 +1,108 @@
+//! The staging sink: where a running job's steps put their tables.
+//!
+//! Published tables are written sorted into the staging directory itself; intermediate
+//! ones, as computed, into its `_work/` subdirectory (removed before publishing). Either
+//! way the table is then registered over its file, so later steps read what was written
+//! instead of recomputing it.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::prelude::{DataFrame, SessionContext};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use crate::error::Result;
+use crate::publish::{ParquetOptions, write_dataframe};
+use crate::step::TableSink;
+
+/// A table written to staging.
+#[derive(Debug, Clone)]
+pub struct WrittenTable {
+    pub name: String,
+    pub path: PathBuf,
+    pub rows: u64,
+    pub bytes: u64,
+    pub schema: SchemaRef,
+    pub published: bool,
+}
+
+pub struct StagingSink {
+    session: SessionContext,
+    dir: PathBuf,
+    work: PathBuf,
+    publish: BTreeSet<String>,
+    /// Footer metadata of every file (the table's name is added per file).
+    metadata: Vec<(String, String)>,
+    written: Mutex<Vec<WrittenTable>>,
+}
+
+impl StagingSink {
+    pub fn new(
+        session: SessionContext,
+        dir: PathBuf,
+        work: PathBuf,
+        publish: BTreeSet<String>,
+        metadata: Vec<(String, String)>,
+    ) -> StagingSink {
+        StagingSink {
+            session,
+            dir,
+            work,
+            publish,
+            metadata,
+            written: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Every table written so far, in the order they were written.
+    pub fn written(&self) -> Vec<WrittenTable> {
+        self.written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl TableSink for StagingSink {
+    fn write<'a>(&'a self, name: &'a str, df: DataFrame) -> BoxFuture<'a, Result<u64>> {
+        async move {
+            let published = self.publish.contains(name);
+            let mut metadata = self.metadata.clone();
+            metadata.push(("siyu.table".into(), name.into()));
+            let (path, options) = if published {
+                (
+                    self.dir.join(format!("{name}.parquet")),
+                    ParquetOptions::published(metadata),
+                )
+            } else {
+                (
+                    self.work.join(format!("{name}.parquet")),
+                    ParquetOptions::working(metadata),
+                )
+            };
+            let file = write_dataframe(df, &path, &options).await?;
+            self.session.deregister_table(name)?;
+            self.session.register_table(
+                name,
+                crate::input::parquet_table(std::slice::from_ref(&path), Arc::clone(&file.schema))?,
+            )?;
+            self.written
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(WrittenTable {
+                    name: name.to_string(),
+                    path,
+                    rows: file.rows,
+                    bytes: file.bytes,
+                    schema: file.schema,
+                    published,
+                });
+            crate::failpoint::hit("table_written");
+            Ok(file.rows)
+        }
+        .boxed()
+    }
+}

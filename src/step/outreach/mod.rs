@@ -1,0 +1,236 @@
+//! The `outreach` step: tonight's scored outreach lists, one per campaign, under the
+//! contact policy of [`crate::outreach`]. Targeting lives in SQL (one table per
+//! campaign, usually `sql/outreach/campaign_<name>.sql`); the job file holds each
+//! campaign's settings. See `docs/outreach.md`.
+//!
+//! ```toml
+//! [[steps]]
+//! type = "outreach"
+//! salt = "retailer-2026"             # required: seeds the holdout hash
+//! max_contacts = 2                   # default: contacts per member per rolling cap_days
+//! cap_days = 7                       # default: the rolling window, tonight included
+//! quiet_days = 1                     # default: no contact within N days after one (0 = off)
+//! tags = "member_tags"               # default: member_id, tier, segment_id, peak_hour
+//! members = "members"                # default: member_id and consent_<channel>
+//! contact_history = "contact_history"  # default
+//! suppression = "suppression"        # default
+//! output = "outreach"                # default
+//! summary_output = "outreach_summary"  # default
+//!
+//! [[steps.campaigns]]
+//! name = "winback"                   # the campaign column; also the holdout hash's input
+//! table = "campaign_winback"         # default: campaign_<name>
+//! contact_type = "winback"
+//! channels = ["wechat", "app_push", "sms"]   # preference order
+//! priority = 60                      # higher wins a member wanted by several campaigns
+//! budget = 50000                     # optional: at most N members (holdout included)
+//! holdout = 0.1                      # default 0.1: share kept as control group
+//! send_hours = [10, 21]              # default: local hours [start, end)
+//! offer = "满99减10"                  # optional default offer
+//! offers = { platinum = "…", gold = "…" }    # optional: offer by tier
+//! exclusive = true                   # default: one exclusive campaign per member per night
+//! ```
+//!
+//! A campaign table has one row per eligible member: `member_id`, `score` (higher =
+//! contact first), and optionally `reasons` (list of text), `offer` (text; wins over the
+//! job file's offers) and `recommended_products` (list of text).
+
+mod params;
+mod read;
+mod write;
+
+use std::collections::HashMap;
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{Step, StepContext, StepParams, config_error, table_error};
+use crate::columns::{is_text, is_text_list, require_columns};
+use crate::error::{Location, Problem, Result, SiyuError};
+use crate::manifest::{CampaignRecord, OutreachDetails, StepDetails, Warning};
+use crate::outreach::{CampaignPolicy, Candidate, Channel, Policy, select};
+use params::{CampaignDecl, Params};
+
+const KIND: &str = "outreach";
+
+/// The member_tags columns the step reads.
+const TAG_COLUMNS: [&str; 4] = ["member_id", "tier", "segment_id", "peak_hour"];
+
+pub struct OutreachStep {
+    params: Params,
+}
+
+impl OutreachStep {
+    pub fn build(
+        table: &toml::Table,
+        at: &Location,
+    ) -> std::result::Result<Box<dyn Step>, Problem> {
+        let params = Params::parse(KIND, table, at)?;
+        Ok(Box::new(OutreachStep { params }))
+    }
+
+    fn config_error(&self, m: String) -> SiyuError {
+        config_error(KIND, m)
+    }
+}
+
+impl Step for OutreachStep {
+    fn name(&self) -> &str {
+        &self.params.output
+    }
+    fn reads(&self) -> Vec<String> {
+        let p = &self.params;
+        let mut r = vec![
+            p.tags.clone(),
+            p.members.clone(),
+            p.contact_history.clone(),
+            p.suppression.clone(),
+        ];
+        r.extend(p.campaigns.iter().map(CampaignDecl::table));
+        r
+    }
+    fn writes(&self) -> Vec<String> {
+        vec![
+            self.params.output.clone(),
+            self.params.summary_output.clone(),
+        ]
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Vec<(String, SchemaRef)>>> {
+        async move {
+            let p = &self.params;
+            let tags = ctx.table(&p.tags).await?;
+            require_columns(tags.schema(), &p.tags, &TAG_COLUMNS).map_err(|e| table_error(KIND, e))?;
+            let members = ctx.table(&p.members).await?;
+            let member_columns: Vec<&str> = std::iter::once("member_id")
+                .chain(Channel::ALL.iter().map(|ch| ch.consent_column()))
+                .collect();
+            require_columns(members.schema(), &p.members, &member_columns)
+                .map_err(|e| table_error(KIND, e))?;
+            for decl in &p.campaigns {
+                let table = decl.table();
+                let df = ctx.table(&table).await?;
+                let schema = df.schema();
+                let field = |c: &str| schema.field_with_unqualified_name(c).ok();
+                let wrong = |c: &str, what: &str, found: &DataType| {
+                    self.config_error(format!(
+                        "campaign {:?}: column {c} of table {table} must be {what}, found {found}",
+                        decl.name
+                    ))
+                };
+                for c in ["member_id", "score"] {
+                    if field(c).is_none() {
+                        return Err(self.config_error(format!(
+                            "campaign {:?}: table {table} has no column {c} (a campaign table has member_id, score and optionally reasons, offer, recommended_products)",
+                            decl.name
+                        )));
+                    }
+                }
+                let score = field("score").expect("checked").data_type();
+                if !score.is_numeric() {
+                    return Err(wrong("score", "a number", score));
+                }
+                for c in ["reasons", "recommended_products"] {
+                    if let Some(f) = field(c)
+                        && !is_text_list(f.data_type())
+                    {
+                        return Err(wrong(c, "a list of text", f.data_type()));
+                    }
+                }
+                if let Some(f) = field("offer")
+                    && !is_text(f.data_type())
+                {
+                    return Err(wrong("offer", "text", f.data_type()));
+                }
+            }
+            Ok(vec![
+                (p.output.clone(), self.outreach_schema(ctx)),
+                (p.summary_output.clone(), Self::summary_schema()),
+            ])
+        }
+        .boxed()
+    }
+
+    fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
+        async move {
+            let p = &self.params;
+            let (ids, mut members) = self.members(ctx).await?;
+            let index: HashMap<String, usize> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.clone(), i))
+                .collect();
+            let history = self.history(ctx, &index, &mut members).await?;
+            let tags = self.tags(ctx, &index).await?;
+            let mut loaded = Vec::with_capacity(p.campaigns.len());
+            for decl in &p.campaigns {
+                loaded.push(self.campaign(ctx, decl, &index).await?);
+            }
+            let policies: Vec<CampaignPolicy> =
+                p.campaigns.iter().map(CampaignDecl::policy).collect();
+            let candidates: Vec<Vec<Candidate>> =
+                loaded.iter().map(|l| l.candidates.clone()).collect();
+            let policy = Policy {
+                max_contacts: p.max_contacts,
+                salt: p.salt.clone(),
+            };
+            let (picks, funnels) = tokio::task::block_in_place(|| {
+                select(&policy, &members, &ids, &policies, &candidates)
+            });
+
+            let outreach = self.outreach_batch(ctx, &picks, &ids, &tags, &loaded)?;
+            let summary = self.summary_batch(ctx, &funnels, &loaded)?;
+            let campaigns: Vec<CampaignRecord> = p
+                .campaigns
+                .iter()
+                .zip(&funnels)
+                .zip(&loaded)
+                .map(|((c, f), l)| {
+                    tracing::info!(
+                        campaign = %c.name,
+                        eligible = f.eligible,
+                        selected = f.selected,
+                        holdout = f.holdout,
+                        "outreach list"
+                    );
+                    if l.null_scores > 0 {
+                        ctx.warn(Warning {
+                            step: Some(p.output.clone()),
+                            table: Some(c.table()),
+                            ..Warning::new(format!(
+                                "campaign {}: {} null or NaN scores ranked last",
+                                c.name, l.null_scores
+                            ))
+                        });
+                    }
+                    CampaignRecord {
+                        campaign: c.name.clone(),
+                        table: c.table(),
+                        description: c.description.clone(),
+                        eligible: f.eligible,
+                        unknown_members: l.unknown_members,
+                        null_scores: l.null_scores,
+                        selected: f.selected,
+                        holdout: f.holdout,
+                    }
+                })
+                .collect();
+            ctx.detail(
+                &p.output,
+                StepDetails::Outreach(OutreachDetails {
+                    campaigns,
+                    members_with_recent_contacts: history.members_with_recent_contacts,
+                    members_suppressed: history.members_suppressed,
+                    rows: picks.len(),
+                }),
+            );
+            ctx.write(&p.output, ctx.session.read_batch(outreach)?)
+                .await?;
+            ctx.write(&p.summary_output, ctx.session.read_batch(summary)?)
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,191 @@
+//! The outreach step's settings and each campaign's, as the job file declares them, with
+//! their defaults and their checks.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Deserialize;
+
+use crate::outreach::{CampaignPolicy, Channel};
+use crate::step::{StepParams, check_identifiers};
+
+/// The tiers `offers` may name (member_tier.tier).
+const TIERS: [&str; 3] = ["platinum", "gold", "regular"];
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct Params {
+    /// Seeds the holdout hash; required.
+    pub salt: String,
+    pub max_contacts: u32,
+    pub cap_days: u32,
+    pub quiet_days: u32,
+    pub tags: String,
+    pub members: String,
+    pub contact_history: String,
+    pub suppression: String,
+    pub output: String,
+    pub summary_output: String,
+    pub campaigns: Vec<CampaignDecl>,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            salt: String::new(),
+            max_contacts: 2,
+            cap_days: 7,
+            quiet_days: 1,
+            tags: "member_tags".into(),
+            members: "members".into(),
+            contact_history: "contact_history".into(),
+            suppression: "suppression".into(),
+            output: "outreach".into(),
+            summary_output: "outreach_summary".into(),
+            campaigns: Vec::new(),
+        }
+    }
+}
+
+/// One `[[steps.campaigns]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct CampaignDecl {
+    pub name: String,
+    pub table: Option<String>,
+    pub contact_type: String,
+    pub channels: Vec<Channel>,
+    pub priority: Option<i64>,
+    pub budget: Option<u64>,
+    pub holdout: f64,
+    pub send_hours: [u8; 2],
+    pub offer: Option<String>,
+    pub offers: BTreeMap<String, String>,
+    pub exclusive: bool,
+    pub description: Option<String>,
+}
+
+impl Default for CampaignDecl {
+    fn default() -> Self {
+        CampaignDecl {
+            name: String::new(),
+            table: None,
+            contact_type: String::new(),
+            channels: Vec::new(),
+            priority: None,
+            budget: None,
+            holdout: 0.1,
+            send_hours: [10, 21],
+            offer: None,
+            offers: BTreeMap::new(),
+            exclusive: true,
+            description: None,
+        }
+    }
+}
+
+impl CampaignDecl {
+    /// The campaign's SQL table: `table`, else `campaign_<name>`.
+    pub fn table(&self) -> String {
+        self.table
+            .clone()
+            .unwrap_or_else(|| format!("campaign_{}", self.name))
+    }
+
+    pub fn policy(&self) -> CampaignPolicy {
+        CampaignPolicy {
+            name: self.name.clone(),
+            channels: self.channels.clone(),
+            priority: self.priority.unwrap_or_default(),
+            budget: self.budget.map(|b| b as usize),
+            holdout_share: self.holdout,
+            exclusive: self.exclusive,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.name.is_empty() {
+            return Err("a campaign is missing field `name`".into());
+        }
+        let here = |m: String| format!("campaign {:?}: {m}", self.name);
+        if !crate::job::is_identifier(&self.name) {
+            return Err(here("name must be lowercase letters, digits and _".into()));
+        }
+        for (field, missing) in [
+            ("contact_type", self.contact_type.is_empty()),
+            ("priority", self.priority.is_none()),
+        ] {
+            if missing {
+                return Err(here(format!("missing field `{field}`")));
+            }
+        }
+        if !crate::job::is_identifier(&self.table()) {
+            return Err(here(format!(
+                "table {:?} must be lowercase letters, digits and _",
+                self.table()
+            )));
+        }
+        if !crate::job::is_identifier(&self.contact_type) {
+            return Err(here(format!(
+                "contact_type {:?} must be lowercase letters, digits and _",
+                self.contact_type
+            )));
+        }
+        if self.channels.is_empty() {
+            return Err(here(
+                "channels must list at least one of sms, wechat, email, app_push".into(),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.holdout) {
+            return Err(here(format!(
+                "holdout must be in [0, 1), found {}",
+                self.holdout
+            )));
+        }
+        let [start, end] = self.send_hours;
+        if start >= end || end > 24 {
+            return Err(here(format!(
+                "send_hours must be [start, end) with 0 <= start < end <= 24, found [{start}, {end}]"
+            )));
+        }
+        if let Some(tier) = self.offers.keys().find(|t| !TIERS.contains(&t.as_str())) {
+            return Err(here(format!(
+                "offers: unknown tier {tier:?} (tiers: {})",
+                TIERS.join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl StepParams for Params {
+    fn validate(&self) -> Result<(), String> {
+        if self.salt.trim().is_empty() {
+            return Err("salt must not be empty (it seeds the holdout groups)".into());
+        }
+        if self.max_contacts == 0 {
+            return Err("max_contacts must be at least 1".into());
+        }
+        if self.cap_days == 0 {
+            return Err("cap_days must be at least 1".into());
+        }
+        check_identifiers([
+            &self.output,
+            &self.summary_output,
+            &self.tags,
+            &self.members,
+            &self.contact_history,
+            &self.suppression,
+        ])?;
+        if self.campaigns.is_empty() {
+            return Err("declare at least one [[steps.campaigns]]".into());
+        }
+        let mut names = HashSet::new();
+        for c in &self.campaigns {
+            c.validate()?;
+            if !names.insert(c.name.as_str()) {
+                return Err(format!("campaign {:?}: declared twice", c.name));
+            }
+        }
+        Ok(())
+    }
+}

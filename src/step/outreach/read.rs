@@ -1,0 +1,303 @@
+//! Reading what the outreach step decides from: members and their consents, contact
+//! history and suppressions as of tonight, the member tags an outreach row carries, and
+//! each campaign's eligible members.
+
+use std::collections::{HashMap, HashSet};
+
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, ListArray, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{Expr, cast, col, lit};
+
+use super::OutreachStep;
+use super::params::CampaignDecl;
+use crate::error::{Result, SiyuError};
+use crate::outreach::{Candidate, Channel, Member};
+use crate::step::StepContext;
+
+/// One campaign's eligible members as read from its table.
+pub(super) struct Loaded {
+    pub candidates: Vec<Candidate>,
+    pub reasons: Vec<Vec<String>>,
+    pub offers: Vec<Option<String>>,
+    pub products: Vec<Vec<String>>,
+    pub unknown_members: u64,
+    pub null_scores: u64,
+}
+
+/// One row of a campaign table: member index, score, reasons, offer, products.
+type CampaignRow = (usize, f64, Vec<String>, Option<String>, Vec<String>);
+
+/// member_tags columns the outreach rows carry.
+#[derive(Default, Clone)]
+pub(super) struct TagRow {
+    pub tier: Option<String>,
+    pub segment_id: Option<String>,
+    pub peak_hour: Option<i64>,
+}
+
+/// What the history told: members with contacts in the cap window, and suppressed ones.
+pub(super) struct History {
+    pub members_with_recent_contacts: u64,
+    pub members_suppressed: u64,
+}
+
+impl OutreachStep {
+    /// Members sorted by id, with consent per channel.
+    pub(super) async fn members(&self, ctx: &StepContext) -> Result<(Vec<String>, Vec<Member>)> {
+        let mut cols = vec![cast(col("member_id"), DataType::Utf8).alias("member_id")];
+        for ch in Channel::ALL {
+            cols.push(
+                datafusion::functions::expr_fn::coalesce(vec![
+                    cast(col(ch.consent_column()), DataType::Boolean),
+                    lit(false),
+                ])
+                .alias(ch.consent_column()),
+            );
+        }
+        let batches = ctx
+            .table(&self.params.members)
+            .await?
+            .select(cols)?
+            .sort(vec![col("member_id").sort(true, true)])?
+            .collect()
+            .await?;
+        let mut ids = Vec::new();
+        let mut members = Vec::new();
+        for b in &batches {
+            let id = b.column(0).as_string::<i32>();
+            let consent: Vec<&BooleanArray> = (1..5).map(|i| b.column(i).as_boolean()).collect();
+            for r in 0..b.num_rows() {
+                if id.is_null(r) {
+                    continue;
+                }
+                if ids.last().is_some_and(|last: &String| last == id.value(r)) {
+                    return Err(SiyuError::input(format!(
+                        "{}: member_id {:?} appears more than once",
+                        self.params.members,
+                        id.value(r)
+                    ))
+                    .in_table(&self.params.members)
+                    .in_column("member_id")
+                    .with_key(id.value(r)));
+                }
+                ids.push(id.value(r).to_string());
+                let mut m = Member::default();
+                for (i, c) in consent.iter().enumerate() {
+                    m.consent[i] = c.value(r);
+                }
+                members.push(m);
+            }
+        }
+        Ok((ids, members))
+    }
+
+    /// Mark suppressed members and contact counts from history, as of tonight.
+    pub(super) async fn history(
+        &self,
+        ctx: &StepContext,
+        index: &HashMap<String, usize>,
+        members: &mut [Member],
+    ) -> Result<History> {
+        let p = &self.params;
+        let day = |n: i64| {
+            format!(
+                "CAST('{}' AS TIMESTAMP)",
+                (ctx.as_of - chrono::Duration::days(n)).format("%Y-%m-%d")
+            )
+        };
+        let tonight = day(0);
+        let cap_start = day(i64::from(p.cap_days) - 1);
+        let quiet_start = day(i64::from(p.quiet_days));
+        let from = day(i64::from((p.cap_days - 1).max(p.quiet_days)));
+        // Holdout rows count like contacts: a control group must be treated like the
+        // contacted group by every other campaign, or the comparison is biased.
+        let history = ctx
+            .session
+            .sql(&format!(
+                "SELECT CAST(member_id AS VARCHAR) AS member_id, \
+                        COUNT(*) FILTER (WHERE sent_at >= {cap_start}) AS recent, \
+                        COALESCE(BOOL_OR(sent_at >= {quiet_start}), false) AS quiet \
+                 FROM {h} WHERE sent_at >= {from} AND sent_at < {tonight} \
+                 GROUP BY CAST(member_id AS VARCHAR)",
+                h = p.contact_history
+            ))
+            .await?
+            .collect()
+            .await?;
+        let mut in_window = 0u64;
+        for b in &history {
+            let id = b.column(0).as_string::<i32>();
+            let recent = b
+                .column(1)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let quiet = b.column(2).as_boolean();
+            for r in 0..b.num_rows() {
+                if let Some(&m) = index.get(id.value(r)) {
+                    members[m].recent_contacts = recent.value(r).clamp(0, u32::MAX as i64) as u32;
+                    members[m].in_quiet_period = p.quiet_days > 0 && quiet.value(r);
+                    in_window += 1;
+                }
+            }
+        }
+        let suppressed = ctx
+            .session
+            .sql(&format!(
+                "SELECT DISTINCT CAST(member_id AS VARCHAR) AS member_id FROM {s} \
+                 WHERE until IS NULL OR until > {tonight}",
+                s = p.suppression
+            ))
+            .await?
+            .collect()
+            .await?;
+        let mut n_suppressed = 0u64;
+        for b in &suppressed {
+            let id = b.column(0).as_string::<i32>();
+            for r in 0..b.num_rows() {
+                if let Some(&m) = index.get(id.value(r)) {
+                    members[m].suppressed = true;
+                    n_suppressed += 1;
+                }
+            }
+        }
+        Ok(History {
+            members_with_recent_contacts: in_window,
+            members_suppressed: n_suppressed,
+        })
+    }
+
+    pub(super) async fn tags(
+        &self,
+        ctx: &StepContext,
+        index: &HashMap<String, usize>,
+    ) -> Result<Vec<TagRow>> {
+        let batches = ctx
+            .table(&self.params.tags)
+            .await?
+            .select(vec![
+                cast(col("member_id"), DataType::Utf8).alias("member_id"),
+                cast(col("tier"), DataType::Utf8).alias("tier"),
+                cast(col("segment_id"), DataType::Utf8).alias("segment_id"),
+                cast(col("peak_hour"), DataType::Int64).alias("peak_hour"),
+            ])?
+            .collect()
+            .await?;
+        let mut rows = vec![TagRow::default(); index.len()];
+        for b in &batches {
+            let id = b.column(0).as_string::<i32>();
+            let tier = b.column(1).as_string::<i32>();
+            let seg = b.column(2).as_string::<i32>();
+            let hour = b
+                .column(3)
+                .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            for r in 0..b.num_rows() {
+                let Some(&m) = index.get(id.value(r)) else {
+                    continue;
+                };
+                let text = |a: &StringArray| (!a.is_null(r)).then(|| a.value(r).to_string());
+                rows[m] = TagRow {
+                    tier: text(tier),
+                    segment_id: text(seg),
+                    peak_hour: (!hour.is_null(r)).then(|| hour.value(r)),
+                };
+            }
+        }
+        Ok(rows)
+    }
+
+    pub(super) async fn campaign(
+        &self,
+        ctx: &StepContext,
+        decl: &CampaignDecl,
+        index: &HashMap<String, usize>,
+    ) -> Result<Loaded> {
+        let table = decl.table();
+        let df = ctx.table(&table).await?;
+        let present: HashSet<String> = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let has = |c: &str| present.contains(c);
+        let optional = |c: &str, t: DataType| -> Expr {
+            if has(c) {
+                cast(col(c), t).alias(c)
+            } else {
+                cast(lit(datafusion::scalar::ScalarValue::Null), t).alias(c)
+            }
+        };
+        let df = df.select(vec![
+            cast(col("member_id"), DataType::Utf8).alias("member_id"),
+            cast(col("score"), DataType::Float64).alias("score"),
+            optional("reasons", crate::columns::list_utf8()),
+            optional("offer", DataType::Utf8),
+            optional("recommended_products", crate::columns::list_utf8()),
+        ])?;
+        let batches = df.collect().await?;
+        let mut rows: Vec<CampaignRow> = Vec::new();
+        let (mut unknown, mut null_scores) = (0u64, 0u64);
+        let texts = |a: &ListArray, r: usize| -> Vec<String> {
+            let mut v = crate::columns::texts(a, r);
+            v.retain(|s| !s.trim().is_empty());
+            v
+        };
+        for b in &batches {
+            let id = b.column(0).as_string::<i32>();
+            let score = b
+                .column(1)
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            let reasons = b.column(2).as_list::<i32>();
+            let offer = b.column(3).as_string::<i32>();
+            let products = b.column(4).as_list::<i32>();
+            for r in 0..b.num_rows() {
+                let Some(&m) = (!id.is_null(r)).then(|| index.get(id.value(r))).flatten() else {
+                    unknown += 1;
+                    continue;
+                };
+                let s = if score.is_null(r) || score.value(r).is_nan() {
+                    null_scores += 1;
+                    f64::NEG_INFINITY
+                } else {
+                    score.value(r)
+                };
+                rows.push((
+                    m,
+                    s,
+                    texts(reasons, r),
+                    (!offer.is_null(r)).then(|| offer.value(r).to_string()),
+                    texts(products, r),
+                ));
+            }
+        }
+        rows.sort_by_key(|row| row.0);
+        if let Some(w) = rows.windows(2).find(|w| w[0].0 == w[1].0) {
+            let id = index
+                .iter()
+                .find(|(_, m)| **m == w[0].0)
+                .map(|(id, _)| id.clone())
+                .unwrap_or_default();
+            return Err(self
+                .config_error(format!(
+                    "campaign {:?}: table {table} has more than one row for member_id {id:?}; a campaign table has one row per eligible member",
+                    decl.name
+                ))
+                .in_table(&table)
+                .with_key(id));
+        }
+        let mut loaded = Loaded {
+            candidates: Vec::with_capacity(rows.len()),
+            reasons: Vec::with_capacity(rows.len()),
+            offers: Vec::with_capacity(rows.len()),
+            products: Vec::with_capacity(rows.len()),
+            unknown_members: unknown,
+            null_scores,
+        };
+        for (member, score, reasons, offer, products) in rows {
+            loaded.candidates.push(Candidate { member, score });
+            loaded.reasons.push(reasons);
+            loaded.offers.push(offer);
+            loaded.products.push(products);
+        }
+        Ok(loaded)
+    }
+}

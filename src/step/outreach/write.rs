@@ -1,0 +1,210 @@
+//! Writing the outreach step's two tables: the outreach list, one row per contact
+//! (and holdout), and the per-campaign funnel summary.
+
+use std::sync::Arc;
+
+use chrono::TimeZone;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, ListBuilder, RecordBatch,
+    StringArray, StringBuilder, TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use super::OutreachStep;
+use super::read::{Loaded, TagRow};
+use crate::columns::{as_of_column, as_of_field, list_utf8};
+use crate::error::Result;
+use crate::outreach::Funnel;
+use crate::step::StepContext;
+
+impl OutreachStep {
+    pub(super) fn outreach_schema(&self, ctx: &StepContext) -> SchemaRef {
+        let tz: Arc<str> = ctx.job.timezone.name().into();
+        Arc::new(Schema::new(vec![
+            Field::new("member_id", DataType::Utf8, false),
+            Field::new("campaign", DataType::Utf8, false),
+            Field::new("contact_type", DataType::Utf8, false),
+            Field::new("channel", DataType::Utf8, false),
+            Field::new("rank", DataType::Int32, false),
+            Field::new("score", DataType::Float64, false),
+            Field::new("reasons", list_utf8(), false),
+            Field::new("offer", DataType::Utf8, true),
+            Field::new("recommended_products", list_utf8(), false),
+            Field::new("segment_id", DataType::Utf8, true),
+            Field::new("tier", DataType::Utf8, true),
+            Field::new("holdout", DataType::Boolean, false),
+            Field::new("send_window", DataType::Utf8, false),
+            Field::new(
+                "send_at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some(tz)),
+                false,
+            ),
+            Field::new("priority", DataType::Int64, false),
+            as_of_field(),
+        ]))
+    }
+
+    pub(super) fn summary_schema() -> SchemaRef {
+        let count = |n: &str| Field::new(n, DataType::Int64, false);
+        Arc::new(Schema::new(vec![
+            Field::new("campaign", DataType::Utf8, false),
+            Field::new("contact_type", DataType::Utf8, false),
+            Field::new("priority", DataType::Int64, false),
+            Field::new("budget", DataType::Int64, true),
+            Field::new("holdout_share", DataType::Float64, false),
+            count("eligible"),
+            count("removed_unknown_member"),
+            count("removed_no_consent"),
+            count("removed_suppressed"),
+            count("removed_frequency_cap"),
+            count("removed_priority"),
+            count("removed_budget"),
+            count("selected"),
+            count("holdout"),
+            count("contacted"),
+            as_of_field(),
+        ]))
+    }
+
+    pub(super) fn outreach_batch(
+        &self,
+        ctx: &StepContext,
+        picks: &[crate::outreach::Pick],
+        ids: &[String],
+        tags: &[TagRow],
+        loaded: &[Loaded],
+    ) -> Result<RecordBatch> {
+        let p = &self.params;
+        let n = picks.len();
+        let tz = ctx.job.timezone;
+        let mut member = StringBuilder::with_capacity(n, n * 8);
+        let mut campaign = StringBuilder::with_capacity(n, n * 8);
+        let mut contact_type = StringBuilder::with_capacity(n, n * 8);
+        let mut channel = StringBuilder::with_capacity(n, n * 6);
+        let mut offer = StringBuilder::with_capacity(n, n * 12);
+        let mut segment = StringBuilder::with_capacity(n, n * 3);
+        let mut tier = StringBuilder::with_capacity(n, n * 7);
+        let mut window = StringBuilder::with_capacity(n, n * 11);
+        let mut reasons = ListBuilder::new(StringBuilder::new());
+        let mut products = ListBuilder::new(StringBuilder::new());
+        let (mut rank, mut score, mut holdout, mut send_at, mut priority) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for pick in picks {
+            let decl = &p.campaigns[pick.campaign];
+            let l = &loaded[pick.campaign];
+            let t = &tags[pick.member];
+            member.append_value(&ids[pick.member]);
+            campaign.append_value(&decl.name);
+            contact_type.append_value(&decl.contact_type);
+            channel.append_value(pick.channel.as_str());
+            rank.push(pick.rank as i32);
+            score.push(l.candidates[pick.candidate].score);
+            for r in &l.reasons[pick.candidate] {
+                reasons.values().append_value(r);
+            }
+            reasons.append(true);
+            // The offer depends on the member and the campaign, never on the channel.
+            let chosen_offer = l.offers[pick.candidate]
+                .as_ref()
+                .or_else(|| t.tier.as_ref().and_then(|tier| decl.offers.get(tier)))
+                .or(decl.offer.as_ref());
+            offer.append_option(chosen_offer);
+            for r in &l.products[pick.candidate] {
+                products.values().append_value(r);
+            }
+            products.append(true);
+            segment.append_option(t.segment_id.as_ref());
+            tier.append_option(t.tier.as_ref());
+            holdout.push(pick.holdout);
+            let hour = crate::outreach::send_hour(t.peak_hour, decl.send_hours);
+            window.append_value(format!("{hour:02}:00-{:02}:00", hour + 1));
+            let local = ctx
+                .as_of
+                .and_hms_opt(u32::from(hour), 0, 0)
+                .expect("valid hour");
+            let at = tz
+                .from_local_datetime(&local)
+                .earliest()
+                .map(|t| t.timestamp_micros())
+                .unwrap_or_else(|| local.and_utc().timestamp_micros());
+            send_at.push(at);
+            priority.push(decl.priority.unwrap_or_default());
+        }
+        let tz_name: Arc<str> = tz.name().into();
+        let as_of = ctx.as_of_date32();
+        crate::columns::batch(
+            self.outreach_schema(ctx),
+            vec![
+                Arc::new(member.finish()) as ArrayRef,
+                Arc::new(campaign.finish()),
+                Arc::new(contact_type.finish()),
+                Arc::new(channel.finish()),
+                Arc::new(Int32Array::from(rank)),
+                Arc::new(Float64Array::from(score)),
+                Arc::new(reasons.finish()),
+                Arc::new(offer.finish()),
+                Arc::new(products.finish()),
+                Arc::new(segment.finish()),
+                Arc::new(tier.finish()),
+                Arc::new(BooleanArray::from(holdout)),
+                Arc::new(window.finish()),
+                Arc::new(TimestampMicrosecondArray::from(send_at).with_timezone(tz_name)),
+                Arc::new(Int64Array::from(priority)),
+                as_of_column(as_of, n),
+            ],
+            &p.output,
+        )
+    }
+
+    pub(super) fn summary_batch(
+        &self,
+        ctx: &StepContext,
+        funnels: &[Funnel],
+        loaded: &[Loaded],
+    ) -> Result<RecordBatch> {
+        let p = &self.params;
+        let n = p.campaigns.len();
+        let count = |f: &dyn Fn(&Funnel, &Loaded) -> u64| -> ArrayRef {
+            Arc::new(Int64Array::from_iter_values(
+                funnels.iter().zip(loaded).map(|(x, l)| f(x, l) as i64),
+            ))
+        };
+        crate::columns::batch(
+            Self::summary_schema(),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    p.campaigns.iter().map(|c| c.name.as_str()),
+                )) as ArrayRef,
+                Arc::new(StringArray::from_iter_values(
+                    p.campaigns.iter().map(|c| c.contact_type.as_str()),
+                )),
+                Arc::new(Int64Array::from_iter_values(
+                    p.campaigns.iter().map(|c| c.priority.unwrap_or_default()),
+                )),
+                Arc::new(Int64Array::from_iter(
+                    p.campaigns.iter().map(|c| c.budget.map(|b| b as i64)),
+                )),
+                Arc::new(Float64Array::from_iter_values(
+                    p.campaigns.iter().map(|c| c.holdout),
+                )),
+                count(&|f, l| f.eligible + l.unknown_members),
+                count(&|_, l| l.unknown_members),
+                count(&|f, _| f.removed_no_consent),
+                count(&|f, _| f.removed_suppressed),
+                count(&|f, _| f.removed_frequency_cap),
+                count(&|f, _| f.removed_priority),
+                count(&|f, _| f.removed_budget),
+                count(&|f, _| f.selected),
+                count(&|f, _| f.holdout),
+                count(&|f, _| f.selected - f.holdout),
+                as_of_column(ctx.as_of_date32(), n),
+            ],
+            &p.summary_output,
+        )
+    }
+}

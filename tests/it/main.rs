@@ -1,0 +1,24 @@
+//! siyu's integration tests, as one binary: each module is one area, all sharing the
+//! fixtures in [`common`]. One binary links DataFusion once instead of once per file
+//! (the layout of DataFusion's own `core_integration` tests).
+
+mod common;
+
+mod bad_inputs;
+mod crash;
+mod determinism;
+mod diagnosis;
+mod errors;
+mod generate;
+mod groceries;
+mod memory;
+mod nightly;
+mod outreach;
+mod recommend;
+mod record;
+mod registry;
+mod rules_cli;
+mod run;
+mod security;
+mod segments;
+mod tags;

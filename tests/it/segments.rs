@@ -1,0 +1,252 @@
+//! Segments end to end: `siyu segment` on planted blobs and degenerate inputs, and the
+//! nightly job's segment step keeping ids from one night to the next.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::common::*;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+/// Rows (id, x, y, truth): 3 blobs of 60 around (0, 0), (0, 100), (1000, 0), with
+/// deterministic jitter of ±5 and ±0.5 units.
+fn blobs() -> (RecordBatch, HashMap<String, usize>) {
+    let centres = [(0.0, 0.0), (0.0, 100.0), (1000.0, 0.0)];
+    let (mut ids, mut xs, mut ys, mut truth) = (vec![], vec![], vec![], HashMap::new());
+    for i in 0..180 {
+        let c = (i * 7) % 3;
+        let j = ((i * 37) % 11) as f64 / 11.0 - 0.5;
+        let id = format!("m{i:04}");
+        ids.push(id.clone());
+        xs.push(centres[c].0 + 10.0 * j);
+        ys.push(centres[c].1 + j);
+        truth.insert(id, c);
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("member_id", DataType::Utf8, false),
+        Field::new("x", DataType::Float64, true),
+        Field::new("y", DataType::Float64, true),
+    ]));
+    let b = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(ids)) as ArrayRef,
+            Arc::new(Float64Array::from(xs)),
+            Arc::new(Float64Array::from(ys)),
+        ],
+    )
+    .unwrap();
+    (b, truth)
+}
+
+fn segments_of(path: &std::path::Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for b in read_parquet(path) {
+        let (id, seg) = (
+            b.column(0).as_string::<i32>(),
+            b.column_by_name("segment_id").unwrap().as_string::<i32>(),
+        );
+        for r in 0..b.num_rows() {
+            out.insert(id.value(r).to_string(), seg.value(r).to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn siyu_segment_recovers_planted_blobs_and_chooses_their_k() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (b, truth) = blobs();
+    write_batch(&d.join("f.parquet"), &b);
+    let out = d.join("seg.parquet");
+    let o = siyu(
+        &[
+            "segment",
+            "--input",
+            "f.parquet",
+            "--id",
+            "member_id",
+            "--features",
+            "x,y",
+            "--k-range",
+            "2..6",
+            "--transform",
+            "zscore",
+            "--n-runs",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("180 rows, 2 features, k = 3,"), "{stdout}");
+    let got = segments_of(&out);
+    assert_eq!(got.len(), 180);
+    let mut map: HashMap<&String, usize> = HashMap::new();
+    for (id, seg) in &got {
+        assert_eq!(*map.entry(seg).or_insert(truth[id]), truth[id], "{id}");
+    }
+    assert_eq!(map.len(), 3);
+    // Same seed, same bytes.
+    let again = d.join("again.parquet");
+    let o = siyu(
+        &[
+            "segment",
+            "--input",
+            "f.parquet",
+            "--id",
+            "member_id",
+            "--features",
+            "x,y",
+            "--k-range",
+            "2..6",
+            "--transform",
+            "zscore",
+            "--n-runs",
+            "3",
+            "--out",
+            again.to_str().unwrap(),
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
+}
+
+#[test]
+fn siyu_segment_degenerate_inputs_give_a_message_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("member_id", DataType::Utf8, false),
+        Field::new("x", DataType::Float64, true),
+    ]));
+    let b = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(vec!["a", "b", "c"])) as ArrayRef,
+            Arc::new(Float64Array::from(vec![Some(2.0), Some(2.0), None])),
+        ],
+    )
+    .unwrap();
+    write_batch(&d.join("same.parquet"), &b);
+    let args = |k: &str| {
+        vec![
+            "segment".to_string(),
+            "--input".into(),
+            "same.parquet".into(),
+            "--id".into(),
+            "member_id".into(),
+            "--features".into(),
+            "x".into(),
+            "--k".into(),
+            k.into(),
+            "--out".into(),
+            "o.parquet".into(),
+        ]
+    };
+    let run = |k: &str| {
+        let a = args(k);
+        siyu(&a.iter().map(String::as_str).collect::<Vec<_>>(), d)
+    };
+    // Every row equal (the null is imputed with the median 2): one segment, and the
+    // constant feature is dropped rather than divided by zero.
+    let o = run("3");
+    assert!(o.status.success(), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("k = 1,"), "{s}");
+    assert!(s.contains("dropped x"), "{s}");
+    assert!(s.contains("x: 1 missing value(s) imputed"), "{s}");
+    assert_eq!(segments_of(&d.join("o.parquet")).len(), 3);
+    // k = 0 is a usage error (exit 2).
+    let o = run("0");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("k must be at least 1"), "{}", text(&o));
+}
+
+#[test]
+fn nightly_segments_keep_their_ids_the_next_night() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = repo().join("jobs/nightly.toml");
+    let out = dir.path().join("out");
+    for as_of in ["2026-10-31", "2026-11-01"] {
+        let o = siyu(
+            &[
+                "run",
+                job.to_str().unwrap(),
+                "--as-of",
+                as_of,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let profiles = |as_of: &str| {
+        let mut m = BTreeMap::new();
+        for b in read_parquet(&out.join(format!("nightly/as_of={as_of}/segment_profiles.parquet")))
+        {
+            let id = b.column_by_name("segment_id").unwrap().as_string::<i32>();
+            let name = b.column_by_name("segment_name").unwrap().as_string::<i32>();
+            let new = b.column_by_name("is_new").unwrap().as_boolean();
+            let dist = b
+                .column_by_name("previous_distance")
+                .unwrap()
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            for r in 0..b.num_rows() {
+                m.insert(
+                    id.value(r).to_string(),
+                    (
+                        name.value(r).to_string(),
+                        new.value(r),
+                        dist.is_valid(r).then(|| dist.value(r)),
+                    ),
+                );
+            }
+        }
+        m
+    };
+    let (first, second) = (profiles("2026-10-31"), profiles("2026-11-01"));
+    assert!(first.len() >= 4, "{first:?}");
+    // One day later the data barely changed: the same segments, ids and names.
+    assert_eq!(
+        first
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect::<Vec<_>>(),
+        second
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect::<Vec<_>>()
+    );
+    assert!(first.values().all(|v| v.1 && v.2.is_none()));
+    assert!(
+        second
+            .values()
+            .all(|v| !v.1 && v.2.is_some_and(|d| d < 0.5)),
+        "{second:?}"
+    );
+    // Most members stay where they were.
+    let a = segments_of(&out.join("nightly/as_of=2026-10-31/member_segments.parquet"));
+    let b = segments_of(&out.join("nightly/as_of=2026-11-01/member_segments.parquet"));
+    let same = a.iter().filter(|(m, s)| b.get(*m) == Some(s)).count();
+    assert!(same as f64 > 0.95 * a.len() as f64, "{same} of {}", a.len());
+    // The migration table adds up, and member_tags carries the segment.
+    let mut migrated = 0;
+    for batch in read_parquet(&out.join("nightly/as_of=2026-11-01/segment_migration.parquet")) {
+        migrated += batch
+            .column_by_name("members")
+            .unwrap()
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+            .iter()
+            .map(|v| v.unwrap())
+            .sum::<i64>();
+    }
+    assert_eq!(migrated as usize, a.len());
+    let tags = segments_of(&out.join("nightly/as_of=2026-11-01/member_tags.parquet"));
+    assert_eq!(tags, b);
+}
