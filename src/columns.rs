@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, Float64Builder, ListArray, ListBuilder, RecordBatch,
-    StringArray, StringBuilder,
+    Array, ArrayBuilder, ArrayRef, AsArray, Date32Array, Float64Builder, ListArray, ListBuilder,
+    RecordBatch, StringArray, StringBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
 use datafusion::common::DFSchema;
@@ -129,21 +129,31 @@ pub fn floats(list: &ListArray, r: usize) -> Vec<f64> {
     v.as_primitive::<Float64Type>().iter().flatten().collect()
 }
 
-/// A list<utf8> column with one list per row.
-pub fn text_list_column<R, I, S>(rows: R) -> ArrayRef
+/// A list column with one list per row, its values appended to `values` by `append`.
+fn list_column<B, R, I>(values: B, rows: R, append: impl Fn(&mut B, I::Item)) -> ArrayRef
 where
+    B: ArrayBuilder,
     R: IntoIterator<Item = I>,
-    I: IntoIterator<Item = S>,
-    S: AsRef<str>,
+    I: IntoIterator,
 {
-    let mut b = ListBuilder::new(StringBuilder::new());
+    let mut b = ListBuilder::new(values);
     for row in rows {
         for v in row {
-            b.values().append_value(v);
+            append(b.values(), v);
         }
         b.append(true);
     }
     Arc::new(b.finish())
+}
+
+/// A list<utf8> column with one list per row.
+pub fn text_list_column<R, I>(rows: R) -> ArrayRef
+where
+    R: IntoIterator<Item = I>,
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    list_column(StringBuilder::new(), rows, |b, v| b.append_value(v))
 }
 
 /// A list<float64> column with one list per row.
@@ -152,14 +162,7 @@ where
     R: IntoIterator<Item = I>,
     I: IntoIterator<Item = f64>,
 {
-    let mut b = ListBuilder::new(Float64Builder::new());
-    for row in rows {
-        for v in row {
-            b.values().append_value(v);
-        }
-        b.append(true);
-    }
-    Arc::new(b.finish())
+    list_column(Float64Builder::new(), rows, |b, v| b.append_value(v))
 }
 
 /// A record batch of `columns` with `schema`; a mismatch is a bug in the step building

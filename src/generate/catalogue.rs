@@ -115,10 +115,10 @@ pub(super) const CATEGORIES: [Category; 12] = [
 /// Products in the catalogue, shared read-only by all chunks.
 pub(super) struct Catalogue {
     pub(super) ids: Vec<String>,
-    pub(super) category: Vec<usize>,
+    category: Vec<usize>,
     pub(super) price_cents: Vec<i64>,
     /// Per category: product indices by popularity, and their cumulative Zipf weights.
-    pub(super) by_category: Vec<(Vec<usize>, Vec<f64>)>,
+    by_category: Vec<(Vec<usize>, Vec<f64>)>,
     /// Bundle companions by product index.
     pub(super) bundle_of: Vec<Option<usize>>,
     pub(super) bundles: Vec<Vec<usize>>,

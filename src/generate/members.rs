@@ -133,13 +133,13 @@ impl Persona {
 
 /// One chunk of members and everything they did.
 pub(super) struct Chunk {
-    pub(super) members: RecordBatch,
-    pub(super) orders: RecordBatch,
-    pub(super) items: RecordBatch,
-    pub(super) events: RecordBatch,
-    pub(super) points: RecordBatch,
-    pub(super) contacts: RecordBatch,
-    pub(super) suppression: RecordBatch,
+    members: RecordBatch,
+    orders: RecordBatch,
+    items: RecordBatch,
+    events: RecordBatch,
+    points: RecordBatch,
+    contacts: RecordBatch,
+    suppression: RecordBatch,
 }
 
 pub(super) struct MemberInfo {
@@ -279,8 +279,8 @@ impl Chunk {
         ])
         .expect("members batch");
 
-        let mut orders = OrderBuilders::new();
-        let mut points = PointsBuilders::new();
+        let mut orders = OrderBuilders::default();
+        let mut points = PointsBuilders::default();
         let mut order_seq: i64 = 0;
         let order_base = (chunk as i64 + 1) * 100_000_000;
         for m in &infos {

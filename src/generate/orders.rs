@@ -60,45 +60,27 @@ pub(super) fn order_time(
     None
 }
 
+/// Column builders of one chunk's orders and order items.
+#[derive(Default)]
 pub(super) struct OrderBuilders {
-    pub(super) id: Int64Builder,
-    pub(super) member: Int64Builder,
-    pub(super) at: TimestampMicrosecondBuilder,
-    pub(super) channel: StringBuilder,
-    pub(super) store: StringBuilder,
-    pub(super) gross: Decimal128Builder,
-    pub(super) discount: Decimal128Builder,
-    pub(super) paid: Decimal128Builder,
-    pub(super) coupon: StringBuilder,
-    pub(super) status: StringBuilder,
-    pub(super) i_order: Int64Builder,
-    pub(super) i_product: StringBuilder,
-    pub(super) i_qty: Int32Builder,
-    pub(super) i_unit: Float64Builder,
-    pub(super) i_line: Float64Builder,
+    id: Int64Builder,
+    member: Int64Builder,
+    at: TimestampMicrosecondBuilder,
+    channel: StringBuilder,
+    store: StringBuilder,
+    gross: Decimal128Builder,
+    discount: Decimal128Builder,
+    paid: Decimal128Builder,
+    coupon: StringBuilder,
+    status: StringBuilder,
+    i_order: Int64Builder,
+    i_product: StringBuilder,
+    i_qty: Int32Builder,
+    i_unit: Float64Builder,
+    i_line: Float64Builder,
 }
 
 impl OrderBuilders {
-    pub(super) fn new() -> Self {
-        OrderBuilders {
-            id: Int64Builder::new(),
-            member: Int64Builder::new(),
-            at: TimestampMicrosecondBuilder::new(),
-            channel: StringBuilder::new(),
-            store: StringBuilder::new(),
-            gross: Decimal128Builder::new().with_data_type(money_type()),
-            discount: Decimal128Builder::new().with_data_type(money_type()),
-            paid: Decimal128Builder::new().with_data_type(money_type()),
-            coupon: StringBuilder::new(),
-            status: StringBuilder::new(),
-            i_order: Int64Builder::new(),
-            i_product: StringBuilder::new(),
-            i_qty: Int32Builder::new(),
-            i_unit: Float64Builder::new(),
-            i_line: Float64Builder::new(),
-        }
-    }
-
     /// Add one order with its items; returns the paid amount in cents when it is paid.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn add(
@@ -200,9 +182,21 @@ impl OrderBuilders {
             column("ordered_at", false, self.at.finish()),
             column("channel", false, self.channel.finish()),
             column("store_id", true, self.store.finish()),
-            column("gross_amount", false, self.gross.finish()),
-            column("discount_amount", false, self.discount.finish()),
-            column("paid_amount", false, self.paid.finish()),
+            column(
+                "gross_amount",
+                false,
+                self.gross.finish().with_data_type(money_type()),
+            ),
+            column(
+                "discount_amount",
+                false,
+                self.discount.finish().with_data_type(money_type()),
+            ),
+            column(
+                "paid_amount",
+                false,
+                self.paid.finish().with_data_type(money_type()),
+            ),
             column("coupon_id", true, self.coupon.finish()),
             column("status", false, self.status.finish()),
         ])

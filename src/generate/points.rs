@@ -7,24 +7,17 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 
+/// Column builders of one chunk's points ledger.
+#[derive(Default)]
 pub(super) struct PointsBuilders {
-    pub(super) member: Int64Builder,
-    pub(super) at: TimestampMicrosecondBuilder,
-    pub(super) kind: StringBuilder,
-    pub(super) points: Int64Builder,
-    pub(super) expires: TimestampMicrosecondBuilder,
+    member: Int64Builder,
+    at: TimestampMicrosecondBuilder,
+    kind: StringBuilder,
+    points: Int64Builder,
+    expires: TimestampMicrosecondBuilder,
 }
 
 impl PointsBuilders {
-    pub(super) fn new() -> Self {
-        PointsBuilders {
-            member: Int64Builder::new(),
-            at: TimestampMicrosecondBuilder::new(),
-            kind: StringBuilder::new(),
-            points: Int64Builder::new(),
-            expires: TimestampMicrosecondBuilder::new(),
-        }
-    }
     pub(super) fn add(
         &mut self,
         member: i64,

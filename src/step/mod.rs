@@ -191,6 +191,18 @@ pub trait StepParams: serde::de::DeserializeOwned + Default {
     }
 }
 
+/// A step kind job files declare under `[[steps]]`: the step is its checked
+/// [`StepParams`]. [`StepKind::declared`] makes its registry entry.
+pub trait DeclaredStep: Step + StepParams + 'static {
+    /// The `type` job files name the kind by.
+    const KIND: &'static str;
+
+    /// Parse and check the entry's parameters: that is the step.
+    fn build(table: &toml::Table, at: &Location) -> std::result::Result<Box<dyn Step>, SiyuError> {
+        Ok(Box::new(Self::parse(Self::KIND, table, at)?))
+    }
+}
+
 /// A configuration error of a `kind` step (the runner locates it at the step's entry).
 pub fn config_error(kind: &str, message: impl std::fmt::Display) -> SiyuError {
     SiyuError::config(format!("{kind} step: {message}"))

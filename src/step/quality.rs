@@ -25,8 +25,9 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, StringArray};
-use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::ScalarValue;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
@@ -45,6 +46,8 @@ pub const THRESHOLD_PARAM: &str = "max_bad_row_share";
 /// run date above which the run warns, and fails.
 pub const STALE_WARN_PARAM: &str = "stale_export_warn_days";
 pub const STALE_FAIL_PARAM: &str = "stale_export_fail_days";
+/// Days from 0001-01-01 (chrono's day 1) to 1970-01-01 (Arrow's Date32 day 0).
+const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -350,20 +353,20 @@ impl QualityStep {
         }
     }
 
-    async fn scalar(ctx: &StepContext, sql: &str) -> Result<i64> {
+    /// The first value of the first column of a query's result (`None`: no rows).
+    async fn first_value(ctx: &StepContext, sql: &str) -> Result<Option<ScalarValue>> {
         let batches = ctx.session.sql(sql).await?.collect().await?;
-        Ok(batches
-            .iter()
-            .find(|b| b.num_rows() > 0)
-            .map(|b| {
-                let c = b.column(0);
-                if c.is_null(0) {
-                    0
-                } else {
-                    c.as_primitive::<Int64Type>().value(0)
-                }
-            })
-            .unwrap_or(0))
+        match batches.iter().find(|b| b.num_rows() > 0) {
+            Some(b) => Ok(Some(ScalarValue::try_from_array(b.column(0), 0)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn count(ctx: &StepContext, sql: &str) -> Result<i64> {
+        Ok(match Self::first_value(ctx, sql).await? {
+            Some(ScalarValue::Int64(Some(n))) => n,
+            _ => 0,
+        })
     }
 
     async fn first_key(ctx: &StepContext, c: &Check, bad: &str) -> Result<String> {
@@ -372,19 +375,11 @@ impl QualityStep {
             key = c.key,
             table = c.table
         );
-        let batches = ctx.session.sql(&sql).await?.collect().await?;
-        Ok(batches
-            .iter()
-            .find(|b| b.num_rows() > 0)
-            .map(|b| {
-                let col = b.column(0).as_string::<i32>();
-                if col.is_null(0) {
-                    "null".to_string()
-                } else {
-                    col.value(0).to_string()
-                }
-            })
-            .unwrap_or_default())
+        Ok(match Self::first_value(ctx, &sql).await? {
+            Some(ScalarValue::Utf8(Some(key))) => key,
+            Some(_) => "null".to_string(),
+            None => String::new(),
+        })
     }
 
     /// Run the checks of one table; with no failure, register its cleaned rows.
@@ -395,14 +390,14 @@ impl QualityStep {
         outcomes: &mut Vec<Outcome>,
         problems: &mut Vec<SiyuError>,
     ) -> Result<()> {
-        let total = Self::scalar(ctx, &format!("SELECT COUNT(*) FROM {table}")).await?;
+        let total = Self::count(ctx, &format!("SELECT COUNT(*) FROM {table}")).await?;
         let mut removals = Vec::new();
         for c in CHECKS.iter().filter(|c| c.table == table) {
             let bad = format!("COALESCE({}, false)", with_as_of(ctx, c.bad));
             let affected = if c.name == "no_rows" {
                 i64::from(total == 0)
             } else {
-                Self::scalar(ctx, &format!("SELECT COUNT(*) FROM {table} t WHERE {bad}")).await?
+                Self::count(ctx, &format!("SELECT COUNT(*) FROM {table} t WHERE {bad}")).await?
             };
             let outcome = Outcome {
                 check: c,
@@ -476,19 +471,13 @@ impl QualityStep {
         ctx: &StepContext,
         settings: &Settings,
     ) -> Result<(Option<NaiveDate>, Option<i64>)> {
-        let batches = ctx
-            .session
-            .sql("SELECT CAST(MAX(ordered_at) AS DATE) FROM orders")
-            .await?
-            .collect()
-            .await?;
-        let newest = batches.iter().find(|b| b.num_rows() > 0).and_then(|b| {
-            let c = b.column(0).as_primitive::<Date32Type>();
-            c.is_valid(0).then(|| c.value_as_date(0)).flatten()
-        });
-        let Some(newest) = newest else {
+        let newest =
+            Self::first_value(ctx, "SELECT CAST(MAX(ordered_at) AS DATE) FROM orders").await?;
+        let Some(ScalarValue::Date32(Some(days))) = newest else {
             return Ok((None, None));
         };
+        let newest = NaiveDate::from_num_days_from_ce_opt(days + EPOCH_DAYS_FROM_CE)
+            .expect("a Date32 in chrono's range");
         // Orders on or after the run date (a rerun of an earlier night on a later export)
         // make the export fresh enough for that night.
         let age = (ctx.as_of - newest).num_days().max(0);

@@ -34,16 +34,18 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use super::{Step, StepContext, StepParams, check_identifiers, table_error};
+use super::{DeclaredStep, Step, StepContext, StepParams, check_identifiers, table_error};
 use crate::columns::require_columns;
-use crate::error::{Location, Problem, Result, SiyuError};
+use crate::error::{Result, SiyuError};
 use crate::rules::recommend::{Recommender, ScoredRule};
 
 const KIND: &str = "recommend";
 
+/// A recommend step: its `[[steps]]` parameters (the module docs list them), checked once by
+/// [`StepParams::validate`].
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-struct Params {
+pub struct RecommendStep {
     rules: String,
     history: String,
     member_column: String,
@@ -55,9 +57,9 @@ struct Params {
     output: String,
 }
 
-impl Default for Params {
+impl Default for RecommendStep {
     fn default() -> Self {
-        Params {
+        RecommendStep {
             rules: String::new(),
             history: String::new(),
             member_column: "member_id".into(),
@@ -82,7 +84,7 @@ const OUTPUT_COLUMNS: [&str; 7] = [
     "as_of",
 ];
 
-impl StepParams for Params {
+impl StepParams for RecommendStep {
     fn validate(&self) -> std::result::Result<(), String> {
         for (name, value) in [("rules", &self.rules), ("history", &self.history)] {
             if value.is_empty() {
@@ -111,8 +113,8 @@ impl StepParams for Params {
 
 const RULE_COLUMNS: [&str; 5] = ["antecedent", "consequent", "confidence", "lift", "rank"];
 
-pub struct RecommendStep {
-    params: Params,
+impl DeclaredStep for RecommendStep {
+    const KIND: &'static str = KIND;
 }
 
 /// Rules over item codes, with the text that explains each one.
@@ -124,19 +126,11 @@ struct LoadedRules {
 }
 
 impl RecommendStep {
-    pub fn build(
-        table: &toml::Table,
-        at: &Location,
-    ) -> std::result::Result<Box<dyn Step>, Problem> {
-        let params = Params::parse(KIND, table, at)?;
-        Ok(Box::new(RecommendStep { params }))
-    }
-
     fn schema(&self) -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new("member_id", DataType::Utf8, false),
             Field::new("rank", DataType::Int32, false),
-            Field::new(&self.params.item_output_column, DataType::Utf8, false),
+            Field::new(&self.item_output_column, DataType::Utf8, false),
             Field::new("score", DataType::Float64, false),
             Field::new("lift", DataType::Float64, false),
             Field::new("rule_rank", DataType::Int64, false),
@@ -152,7 +146,7 @@ impl RecommendStep {
     }
 
     async fn load_rules(&self, ctx: &StepContext) -> Result<LoadedRules> {
-        let p = &self.params;
+        let p = self;
         let df = ctx.table(&p.rules).await?;
         let has_names = ["antecedent_names", "consequent_names"]
             .iter()
@@ -269,7 +263,7 @@ impl RecommendStep {
         codes: &HashMap<String, u32>,
     ) -> Result<HashSet<u32>> {
         let df = ctx.table(table).await?.select(vec![
-            cast(ident(&self.params.item_column), DataType::Utf8).alias("item"),
+            cast(ident(&self.item_column), DataType::Utf8).alias("item"),
         ])?;
         let mut out = HashSet::new();
         for b in df.collect().await? {
@@ -291,7 +285,7 @@ impl RecommendStep {
         ctx: &StepContext,
         codes: &HashMap<String, u32>,
     ) -> Result<(Vec<String>, Vec<Vec<u32>>)> {
-        let p = &self.params;
+        let p = self;
         let df = ctx.table(&p.history).await?.select(vec![
             cast(ident(&p.member_column), DataType::Utf8).alias("member"),
             cast(ident(&p.item_column), DataType::Utf8).alias("item"),
@@ -335,20 +329,20 @@ impl RecommendStep {
 
 impl Step for RecommendStep {
     fn name(&self) -> &str {
-        &self.params.output
+        &self.output
     }
     fn reads(&self) -> Vec<String> {
-        let mut r = vec![self.params.rules.clone(), self.params.history.clone()];
-        r.extend(self.params.consumables.clone());
+        let mut r = vec![self.rules.clone(), self.history.clone()];
+        r.extend(self.consumables.clone());
         r
     }
     fn writes(&self) -> Vec<String> {
-        vec![self.params.output.clone()]
+        vec![self.output.clone()]
     }
 
     fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Vec<(String, SchemaRef)>>> {
         async move {
-            let p = &self.params;
+            let p = self;
             let rules = ctx.table(&p.rules).await?;
             require_columns(rules.schema(), &p.rules, &RULE_COLUMNS)
                 .map_err(|e| self.missing("rules", e))?;
@@ -371,7 +365,7 @@ impl Step for RecommendStep {
 
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
         async move {
-            let p = &self.params;
+            let p = self;
             let loaded = self.load_rules(ctx).await?;
             let consumable = match &p.consumables {
                 Some(t) => self.item_set(ctx, t, &loaded.codes).await?,

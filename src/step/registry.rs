@@ -32,6 +32,17 @@ pub struct Registry {
     kinds: Vec<StepKind>,
 }
 
+impl StepKind {
+    /// The entry of a kind job files declare.
+    pub fn declared<S: super::DeclaredStep>() -> StepKind {
+        StepKind {
+            name: S::KIND,
+            implicit: false,
+            build: S::build,
+        }
+    }
+}
+
 impl Default for Registry {
     fn default() -> Self {
         Registry::builtin()
@@ -48,26 +59,10 @@ impl Registry {
                     implicit: true,
                     build: super::quality::QualityStep::build,
                 },
-                StepKind {
-                    name: "rules",
-                    implicit: false,
-                    build: super::rules::RulesStep::build,
-                },
-                StepKind {
-                    name: "recommend",
-                    implicit: false,
-                    build: super::recommend::RecommendStep::build,
-                },
-                StepKind {
-                    name: "segment",
-                    implicit: false,
-                    build: super::segment::SegmentStep::build,
-                },
-                StepKind {
-                    name: "outreach",
-                    implicit: false,
-                    build: super::outreach::OutreachStep::build,
-                },
+                StepKind::declared::<super::rules::RulesStep>(),
+                StepKind::declared::<super::recommend::RecommendStep>(),
+                StepKind::declared::<super::segment::SegmentStep>(),
+                StepKind::declared::<super::outreach::OutreachStep>(),
             ],
         }
     }

@@ -24,9 +24,9 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use super::{Step, StepContext, StepParams, check_identifiers, table_error};
+use super::{DeclaredStep, Step, StepContext, StepParams, check_identifiers, table_error};
 use crate::columns::{require_columns, with_as_of};
-use crate::error::{Location, Problem, Result};
+use crate::error::Result;
 use crate::manifest::{RulesDetails, StepDetails};
 use crate::rules::table::{
     RuleParams, itemsets_batch, itemsets_schema, mine, names, rules_batch, rules_schema,
@@ -34,9 +34,11 @@ use crate::rules::table::{
 
 const KIND: &str = "rules";
 
+/// A rules step: its `[[steps]]` parameters (the module docs list them), checked once by
+/// [`StepParams::validate`].
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-struct Params {
+pub struct RulesStep {
     baskets: String,
     basket_column: String,
     item_column: String,
@@ -51,9 +53,9 @@ struct Params {
     itemsets_output: Option<String>,
 }
 
-impl Default for Params {
+impl Default for RulesStep {
     fn default() -> Self {
-        Params {
+        RulesStep {
             baskets: String::new(),
             basket_column: "basket".into(),
             item_column: "item".into(),
@@ -70,7 +72,7 @@ impl Default for Params {
     }
 }
 
-impl Params {
+impl RulesStep {
     fn rule(&self) -> RuleParams {
         RuleParams {
             min_support: self.min_support.unwrap_or(f64::NAN),
@@ -81,7 +83,7 @@ impl Params {
     }
 }
 
-impl StepParams for Params {
+impl StepParams for RulesStep {
     fn validate(&self) -> std::result::Result<(), String> {
         if self.baskets.is_empty() {
             return Err("missing field `baskets` (the table of (basket, item) rows)".into());
@@ -94,39 +96,28 @@ impl StepParams for Params {
     }
 }
 
-pub struct RulesStep {
-    params: Params,
-}
-
-impl RulesStep {
-    /// Build from a `[[steps]]` entry, checking every parameter.
-    pub fn build(
-        table: &toml::Table,
-        at: &Location,
-    ) -> std::result::Result<Box<dyn Step>, Problem> {
-        let params = Params::parse(KIND, table, at)?;
-        Ok(Box::new(RulesStep { params }))
-    }
+impl DeclaredStep for RulesStep {
+    const KIND: &'static str = KIND;
 }
 
 impl Step for RulesStep {
     fn name(&self) -> &str {
-        &self.params.output
+        &self.output
     }
     fn reads(&self) -> Vec<String> {
-        let mut r = vec![self.params.baskets.clone()];
-        r.extend(self.params.names.clone());
+        let mut r = vec![self.baskets.clone()];
+        r.extend(self.names.clone());
         r
     }
     fn writes(&self) -> Vec<String> {
-        let mut w = vec![self.params.output.clone()];
-        w.extend(self.params.itemsets_output.clone());
+        let mut w = vec![self.output.clone()];
+        w.extend(self.itemsets_output.clone());
         w
     }
 
     fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Vec<(String, SchemaRef)>>> {
         async move {
-            let p = &self.params;
+            let p = self;
             let baskets = ctx.table(&p.baskets).await?;
             require_columns(
                 baskets.schema(),
@@ -150,7 +141,7 @@ impl Step for RulesStep {
 
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
         async move {
-            let p = &self.params;
+            let p = self;
             let baskets = ctx.table(&p.baskets).await?;
             let mined = mine(baskets, &p.basket_column, &p.item_column, &p.rule()).await?;
             crate::failpoint::hit("rules_mined");

@@ -36,8 +36,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use super::{Step, StepContext, StepParams, check_identifiers, table_error};
-use crate::error::{Location, Problem, Result};
+use super::{DeclaredStep, Step, StepContext, StepParams, check_identifiers, table_error};
+use crate::error::Result;
 use crate::manifest::{
     KCandidateRecord, MatchedSegmentRecord, SegmentDetails, StepDetails, WarmStartRecord,
 };
@@ -50,9 +50,11 @@ use crate::segment::{KChoice, Previous, SegmentParams, format_id, segment};
 
 const KIND: &str = "segment";
 
+/// A segment step: its `[[steps]]` parameters (the module docs list them), checked once by
+/// [`StepParams::validate`].
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-struct Params {
+pub struct SegmentStep {
     features_table: String,
     id_column: String,
     features: Vec<String>,
@@ -73,9 +75,9 @@ struct Params {
     profiles_output: String,
 }
 
-impl Default for Params {
+impl Default for SegmentStep {
     fn default() -> Self {
-        Params {
+        SegmentStep {
             features_table: String::new(),
             id_column: "member_id".into(),
             features: Vec::new(),
@@ -98,7 +100,7 @@ impl Default for Params {
     }
 }
 
-impl Params {
+impl SegmentStep {
     /// How k is chosen; `validate` has checked that this succeeds.
     fn choice(&self) -> std::result::Result<KChoice, String> {
         match (self.k, self.k_range) {
@@ -128,7 +130,7 @@ impl Params {
     }
 }
 
-impl StepParams for Params {
+impl StepParams for SegmentStep {
     fn validate(&self) -> std::result::Result<(), String> {
         if self.features_table.is_empty() {
             return Err("missing field `features_table`".into());
@@ -153,22 +155,14 @@ impl StepParams for Params {
     }
 }
 
-pub struct SegmentStep {
-    params: Params,
+impl DeclaredStep for SegmentStep {
+    const KIND: &'static str = KIND;
 }
 
 impl SegmentStep {
-    pub fn build(
-        table: &toml::Table,
-        at: &Location,
-    ) -> std::result::Result<Box<dyn Step>, Problem> {
-        let params = Params::parse(KIND, table, at)?;
-        Ok(Box::new(SegmentStep { params }))
-    }
-
     /// The previous run's segments, if its profiles table is there and not empty.
     async fn previous(&self, ctx: &StepContext) -> Result<Option<Previous>> {
-        let name = format!("previous_{}", self.params.profiles_output);
+        let name = format!("previous_{}", self.profiles_output);
         let Ok(df) = ctx.table(&name).await else {
             return Ok(None);
         };
@@ -178,21 +172,19 @@ impl SegmentStep {
 
 impl Step for SegmentStep {
     fn name(&self) -> &str {
-        &self.params.output
+        &self.output
     }
     fn reads(&self) -> Vec<String> {
-        vec![self.params.features_table.clone()]
+        vec![self.features_table.clone()]
     }
     fn writes(&self) -> Vec<String> {
-        vec![
-            self.params.output.clone(),
-            self.params.profiles_output.clone(),
-        ]
+        let p = self;
+        vec![p.output.clone(), p.profiles_output.clone()]
     }
 
     fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Vec<(String, SchemaRef)>>> {
         async move {
-            let p = &self.params;
+            let p = self;
             let df = ctx.table(&p.features_table).await?;
             check_columns(
                 &df,
@@ -212,7 +204,7 @@ impl Step for SegmentStep {
 
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
         async move {
-            let p = &self.params;
+            let p = self;
             let rows = read_features(
                 ctx.table(&p.features_table).await?,
                 &p.features_table,

@@ -35,7 +35,7 @@
 //! contact first), and optionally `reasons` (list of text), `offer` (text; wins over the
 //! job file's offers) and `recommended_products` (list of text).
 
-mod params;
+pub mod params;
 mod read;
 mod write;
 
@@ -45,31 +45,24 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::{Step, StepContext, StepParams, config_error, table_error};
+use super::{DeclaredStep, Step, StepContext, config_error, table_error};
 use crate::columns::{is_text, is_text_list, require_columns};
-use crate::error::{Location, Problem, Result, SiyuError};
+use crate::error::{Result, SiyuError};
 use crate::manifest::{CampaignRecord, OutreachDetails, StepDetails, Warning};
 use crate::outreach::{CampaignPolicy, Candidate, Channel, Policy, select};
-use params::{CampaignDecl, Params};
+use params::CampaignDecl;
+pub use params::OutreachStep;
 
 const KIND: &str = "outreach";
 
 /// The member_tags columns the step reads.
 const TAG_COLUMNS: [&str; 4] = ["member_id", "tier", "segment_id", "peak_hour"];
 
-pub struct OutreachStep {
-    params: Params,
+impl DeclaredStep for OutreachStep {
+    const KIND: &'static str = KIND;
 }
 
 impl OutreachStep {
-    pub fn build(
-        table: &toml::Table,
-        at: &Location,
-    ) -> std::result::Result<Box<dyn Step>, Problem> {
-        let params = Params::parse(KIND, table, at)?;
-        Ok(Box::new(OutreachStep { params }))
-    }
-
     fn config_error(&self, m: String) -> SiyuError {
         config_error(KIND, m)
     }
@@ -77,10 +70,10 @@ impl OutreachStep {
 
 impl Step for OutreachStep {
     fn name(&self) -> &str {
-        &self.params.output
+        &self.output
     }
     fn reads(&self) -> Vec<String> {
-        let p = &self.params;
+        let p = self;
         let mut r = vec![
             p.tags.clone(),
             p.members.clone(),
@@ -91,15 +84,13 @@ impl Step for OutreachStep {
         r
     }
     fn writes(&self) -> Vec<String> {
-        vec![
-            self.params.output.clone(),
-            self.params.summary_output.clone(),
-        ]
+        let p = self;
+        vec![p.output.clone(), p.summary_output.clone()]
     }
 
     fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Vec<(String, SchemaRef)>>> {
         async move {
-            let p = &self.params;
+            let p = self;
             let tags = ctx.table(&p.tags).await?;
             require_columns(tags.schema(), &p.tags, &TAG_COLUMNS).map_err(|e| table_error(KIND, e))?;
             let members = ctx.table(&p.members).await?;
@@ -154,7 +145,7 @@ impl Step for OutreachStep {
 
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
         async move {
-            let p = &self.params;
+            let p = self;
             let (ids, mut members) = self.members(ctx).await?;
             let index: HashMap<String, usize> = ids
                 .iter()

@@ -11,26 +11,28 @@ use crate::step::{StepParams, check_identifiers};
 /// The tiers `offers` may name (member_tier.tier).
 const TIERS: [&str; 3] = ["platinum", "gold", "regular"];
 
+/// An outreach step: its `[[steps]]` parameters (the module docs list them), checked once
+/// by [`StepParams::validate`].
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub(super) struct Params {
+pub struct OutreachStep {
     /// Seeds the holdout hash; required.
-    pub salt: String,
-    pub max_contacts: u32,
-    pub cap_days: u32,
-    pub quiet_days: u32,
-    pub tags: String,
-    pub members: String,
-    pub contact_history: String,
-    pub suppression: String,
-    pub output: String,
-    pub summary_output: String,
-    pub campaigns: Vec<CampaignDecl>,
+    pub(super) salt: String,
+    pub(super) max_contacts: u32,
+    pub(super) cap_days: u32,
+    pub(super) quiet_days: u32,
+    pub(super) tags: String,
+    pub(super) members: String,
+    pub(super) contact_history: String,
+    pub(super) suppression: String,
+    pub(super) output: String,
+    pub(super) summary_output: String,
+    pub(super) campaigns: Vec<CampaignDecl>,
 }
 
-impl Default for Params {
+impl Default for OutreachStep {
     fn default() -> Self {
-        Params {
+        OutreachStep {
             salt: String::new(),
             max_contacts: 2,
             cap_days: 7,
@@ -49,19 +51,19 @@ impl Default for Params {
 /// One `[[steps.campaigns]]` entry.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub(super) struct CampaignDecl {
-    pub name: String,
-    pub table: Option<String>,
-    pub contact_type: String,
-    pub channels: Vec<Channel>,
-    pub priority: Option<i64>,
-    pub budget: Option<u64>,
-    pub holdout: f64,
-    pub send_hours: [u8; 2],
-    pub offer: Option<String>,
-    pub offers: BTreeMap<String, String>,
-    pub exclusive: bool,
-    pub description: Option<String>,
+pub struct CampaignDecl {
+    pub(super) name: String,
+    pub(super) table: Option<String>,
+    pub(super) contact_type: String,
+    pub(super) channels: Vec<Channel>,
+    pub(super) priority: Option<i64>,
+    pub(super) budget: Option<u64>,
+    pub(super) holdout: f64,
+    pub(super) send_hours: [u8; 2],
+    pub(super) offer: Option<String>,
+    pub(super) offers: BTreeMap<String, String>,
+    pub(super) exclusive: bool,
+    pub(super) description: Option<String>,
 }
 
 impl Default for CampaignDecl {
@@ -157,7 +159,7 @@ impl CampaignDecl {
     }
 }
 
-impl StepParams for Params {
+impl StepParams for OutreachStep {
     fn validate(&self) -> Result<(), String> {
         if self.salt.trim().is_empty() {
             return Err("salt must not be empty (it seeds the holdout groups)".into());

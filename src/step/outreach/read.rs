@@ -55,7 +55,7 @@ impl OutreachStep {
             );
         }
         let batches = ctx
-            .table(&self.params.members)
+            .table(&self.members)
             .await?
             .select(cols)?
             .sort(vec![col("member_id").sort(true, true)])?
@@ -73,10 +73,10 @@ impl OutreachStep {
                 if ids.last().is_some_and(|last: &String| last == id.value(r)) {
                     return Err(SiyuError::input(format!(
                         "{}: member_id {:?} appears more than once",
-                        self.params.members,
+                        self.members,
                         id.value(r)
                     ))
-                    .in_table(&self.params.members)
+                    .in_table(&self.members)
                     .in_column("member_id")
                     .with_key(id.value(r)));
                 }
@@ -98,7 +98,7 @@ impl OutreachStep {
         index: &HashMap<String, usize>,
         members: &mut [Member],
     ) -> Result<History> {
-        let p = &self.params;
+        let p = self;
         let day = |n: i64| {
             format!(
                 "CAST('{}' AS TIMESTAMP)",
@@ -171,7 +171,7 @@ impl OutreachStep {
         index: &HashMap<String, usize>,
     ) -> Result<Vec<TagRow>> {
         let batches = ctx
-            .table(&self.params.tags)
+            .table(&self.tags)
             .await?
             .select(vec![
                 cast(col("member_id"), DataType::Utf8).alias("member_id"),

@@ -74,7 +74,7 @@ impl OutreachStep {
         tags: &[TagRow],
         loaded: &[Loaded],
     ) -> Result<RecordBatch> {
-        let p = &self.params;
+        let p = self;
         let n = picks.len();
         let tz = ctx.job.timezone;
         let mut member = StringBuilder::with_capacity(n, n * 8);
@@ -167,7 +167,7 @@ impl OutreachStep {
         funnels: &[Funnel],
         loaded: &[Loaded],
     ) -> Result<RecordBatch> {
-        let p = &self.params;
+        let p = self;
         let n = p.campaigns.len();
         let count = |f: &dyn Fn(&Funnel, &Loaded) -> u64| -> ArrayRef {
             Arc::new(Int64Array::from_iter_values(
