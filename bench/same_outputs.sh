@@ -34,7 +34,7 @@ as_of=2026-11-01
 run() { # NAME SRC OUT [ARGS...]
   local name=$1 src=$2 out=$3
   shift 3
-  (cd "$src" && "$work/bin/$name" run jobs/nightly.toml --as-of "$as_of" --out "$out" "$@" >/dev/null)
+  (cd "$src" && "$work/bin/$name" --log-level warn run jobs/nightly.toml --as-of "$as_of" --out "$out" "$@" >/dev/null)
 }
 
 compare() { # DIR_A DIR_B LABEL

@@ -38,6 +38,17 @@ impl ErrorClass {
         }
     }
 
+    /// The class of several problems: the first configuration problem's if there is one
+    /// (fix the job before the data), else the first problem's.
+    pub fn of(problems: &[SiyuError]) -> ErrorClass {
+        problems
+            .iter()
+            .map(|p| p.class)
+            .find(|c| *c == ErrorClass::Config)
+            .or_else(|| problems.first().map(|p| p.class))
+            .unwrap_or(ErrorClass::Runtime)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ErrorClass::Config => "config",
@@ -235,18 +246,12 @@ impl SiyuError {
         s
     }
 
-    /// Many problems as one error: classed by the first configuration problem if there
-    /// is one (fix the job before the data), else by the first problem.
+    /// Many problems as one error, classed by [`ErrorClass::of`]; one problem is itself.
     pub fn many(problems: Vec<SiyuError>) -> SiyuError {
         if problems.len() == 1 {
             return problems.into_iter().next().expect("one");
         }
-        let class = problems
-            .iter()
-            .map(|p| p.class)
-            .find(|c| *c == ErrorClass::Config)
-            .or_else(|| problems.first().map(|p| p.class))
-            .unwrap_or(ErrorClass::Runtime);
+        let class = ErrorClass::of(&problems);
         let mut message = format!("{} problems:", problems.len());
         for p in &problems {
             message.push_str("\n  ");

@@ -227,14 +227,14 @@ fn fail(e: &SiyuError, format: LogFormat) -> ExitCode {
 /// (for `--log-format json`).
 fn problems_error(problems: Vec<Problem>) -> SiyuError {
     print_problems(&problems);
-    let n = problems.len();
-    let mut e = SiyuError::many(problems);
-    if e.problems.is_empty() {
-        e.problems = vec![e.clone()];
+    let summary = SiyuError::new(
+        ErrorClass::of(&problems),
+        format!("{} problem(s), listed above", problems.len()),
+    );
+    SiyuError {
+        problems,
+        ..summary
     }
-    e.message = format!("{n} problem(s), listed above");
-    e.location = Default::default();
-    e
 }
 
 async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuError> {

@@ -100,6 +100,44 @@ fn tier_cutoffs_split_100_members_5_15_80() {
 }
 
 #[test]
+fn pyramid_cut_points_are_params_shared_by_every_pyramid() {
+    let dir = tempfile::tempdir().unwrap();
+    let members: Vec<Member> = (1..=100).map(member).collect();
+    let orders: Vec<Order> = (1..=100)
+        .map(|i| paid(i, "2026-05-01 10:00:00", 10.0 * i as f64))
+        .collect();
+    write_export(dir.path(), &members, &orders);
+    // Cut-points 4 / 5 / 10 / 15 / 30 %: positions 4, 5, 10, 15, 30 of 100 buyers.
+    let t = run_nightly_table(
+        dir.path(),
+        AS_OF,
+        "member_tags",
+        &["pyramid_top_2_share=0.04", "pyramid_top_20_share=0.3"],
+    );
+    let layer = |l: &str| t.values().filter(|m| m["pyramid_layer"] == l).count();
+    assert_eq!(
+        [
+            layer("top_2"),
+            layer("top_2_5"),
+            layer("top_5_10"),
+            layer("top_10_15"),
+            layer("top_15_20"),
+            layer("top_20_100")
+        ],
+        [4, 1, 5, 5, 15, 70]
+    );
+    assert_eq!(t["97"]["pyramid_layer"], "top_2");
+    assert_eq!(t["71"]["pyramid_layer"], "top_15_20");
+    assert_eq!(t["70"]["pyramid_layer"], "top_20_100");
+    // The 值 (valuable) journey stage is the pyramid's top layers: it moves with them.
+    let valuable = t
+        .values()
+        .filter(|m| m["journey_stage"] == "valuable")
+        .count();
+    assert_eq!(valuable, 30);
+}
+
+#[test]
 fn members_without_spend_are_never_above_regular() {
     let dir = tempfile::tempdir().unwrap();
     let members: Vec<Member> = (1..=10).map(member).collect();
