@@ -67,8 +67,8 @@ compare "$work/out-base/nightly/as_of=$as_of" "$work/out-new/nightly/as_of=$as_o
 
 for s in "${scales[@]}"; do
   end=$as_of
-  "$work/bin/base" generate --scale "$s" --out "$work/gen-$s-base" --end-date "$end" >/dev/null
-  "$work/bin/new" generate --scale "$s" --out "$work/gen-$s-new" --end-date "$end" >/dev/null
+  "$work/bin/base" --log-level warn generate --scale "$s" --out "$work/gen-$s-base" --end-date "$end" >/dev/null
+  "$work/bin/new" --log-level warn generate --scale "$s" --out "$work/gen-$s-new" --end-date "$end" >/dev/null
   for t in $(ls "$work/gen-$s-base"); do
     compare "$work/gen-$s-base/$t" "$work/gen-$s-new/$t" "generate $s $t" >/dev/null \
       && echo "generate $s	$t	identical" || { echo "generate $s	$t	DIFFERENT"; status=1; }
