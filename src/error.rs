@@ -202,28 +202,22 @@ impl SiyuError {
         self.at(Location::file(file))
     }
     pub fn in_step(self, step: impl Into<String>) -> Self {
-        self.at(Location {
-            step: Some(step.into()),
-            ..Location::default()
-        })
+        self.locate(|l| l.step = Some(step.into()))
     }
     pub fn in_table(self, table: impl Into<String>) -> Self {
-        self.at(Location {
-            table: Some(table.into()),
-            ..Location::default()
-        })
+        self.locate(|l| l.table = Some(table.into()))
     }
     pub fn in_column(self, column: impl Into<String>) -> Self {
-        self.at(Location {
-            column_name: Some(column.into()),
-            ..Location::default()
-        })
+        self.locate(|l| l.column_name = Some(column.into()))
     }
     pub fn with_key(self, key: impl Into<String>) -> Self {
-        self.at(Location {
-            key: Some(key.into()),
-            ..Location::default()
-        })
+        self.locate(|l| l.key = Some(key.into()))
+    }
+    /// [`SiyuError::at`] a location that only `set` fills in.
+    fn locate(self, set: impl FnOnce(&mut Location)) -> Self {
+        let mut location = Location::default();
+        set(&mut location);
+        self.at(location)
     }
 
     /// Prefix the message with what was being done ("reading the previous segments: …").

@@ -23,6 +23,7 @@ pub mod input;
 pub mod job;
 pub mod logging;
 pub mod manifest;
+pub mod outputs;
 pub mod outreach;
 pub mod publish;
 pub mod rules;

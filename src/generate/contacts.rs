@@ -7,7 +7,6 @@ use datafusion::arrow::array::{
     BooleanBuilder, Decimal128Builder, Int64Builder, RecordBatch, StringBuilder,
     TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -59,7 +58,6 @@ pub(super) fn contact_history(
             }
         }
     }
-    let _ts = DataType::Timestamp(TimeUnit::Microsecond, None);
     batch(vec![
         column("member_id", false, member.finish()),
         column("campaign", false, campaign.finish()),

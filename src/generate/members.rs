@@ -7,7 +7,6 @@ use datafusion::arrow::array::{
     BooleanBuilder, Date32Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
     TimestampSecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -261,7 +260,6 @@ impl Chunk {
             });
         }
         let [mut c_sms, mut c_wechat, mut c_email, mut c_push] = m_consent;
-        let _ts_sh = DataType::Timestamp(TimeUnit::Second, Some("Asia/Shanghai".into()));
         let members = batch(vec![
             column("member_id", false, m_id.finish()),
             column("joined_at", false, m_joined.finish()),

@@ -5,7 +5,6 @@ use chrono::NaiveDateTime;
 use datafusion::arrow::array::{
     Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
 
 /// Column builders of one chunk's points ledger.
 #[derive(Default)]
@@ -33,7 +32,6 @@ impl PointsBuilders {
         self.expires.append_option(expires.map(micros));
     }
     pub(super) fn finish(mut self) -> RecordBatch {
-        let _ts = DataType::Timestamp(TimeUnit::Microsecond, None);
         batch(vec![
             column("member_id", false, self.member.finish()),
             column("occurred_at", false, self.at.finish()),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Int64Array, ListBuilder, RecordBatch, StringBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{cast, ident};
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
@@ -164,26 +164,6 @@ fn labelled(mined: &Mined, items: &[u32]) -> Vec<u32> {
     v
 }
 
-/// Schema of `basket_rules`.
-pub fn rules_schema() -> SchemaRef {
-    let list = || DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
-    Arc::new(Schema::new(vec![
-        Field::new("rank", DataType::Int64, false),
-        Field::new("antecedent", list(), false),
-        Field::new("consequent", list(), false),
-        Field::new("antecedent_names", list(), false),
-        Field::new("consequent_names", list(), false),
-        Field::new("support", DataType::Float64, false),
-        Field::new("confidence", DataType::Float64, false),
-        Field::new("lift", DataType::Float64, false),
-        Field::new("leverage", DataType::Float64, false),
-        Field::new("conviction", DataType::Float64, false),
-        Field::new("antecedent_count", DataType::Int64, false),
-        Field::new("consequent_count", DataType::Int64, false),
-        Field::new("rule_count", DataType::Int64, false),
-    ]))
-}
-
 /// The ranked rules as a `basket_rules` batch; `names` maps labels to display names.
 pub fn rules_batch(mined: &Mined, names: Option<&HashMap<String, String>>) -> Result<RecordBatch> {
     let ante: Vec<Vec<u32>> = mined
@@ -208,7 +188,7 @@ pub fn rules_batch(mined: &Mined, names: Option<&HashMap<String, String>>) -> Re
     };
     let empty = HashMap::new();
     RecordBatch::try_new(
-        rules_schema(),
+        crate::outputs::basket_rules(),
         vec![
             Arc::new(Int64Array::from_iter_values(1..=mined.rules.len() as i64)),
             list_of(&mined.labels, &a, None),
@@ -226,19 +206,6 @@ pub fn rules_batch(mined: &Mined, names: Option<&HashMap<String, String>>) -> Re
         ],
     )
     .map_err(|e| SiyuError::runtime(format!("building basket_rules: {e}")))
-}
-
-/// Schema of the frequent itemsets table.
-pub fn itemsets_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new(
-            "items",
-            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-            false,
-        ),
-        Field::new("count", DataType::Int64, false),
-        Field::new("support", DataType::Float64, false),
-    ]))
 }
 
 /// Every frequent itemset (items sorted by label), in a stable order: by length, then
@@ -259,7 +226,7 @@ pub fn itemsets_batch(mined: &Mined) -> Result<RecordBatch> {
     let rows: Vec<&[u32]> = sets.iter().map(|(v, _)| v.as_slice()).collect();
     let n = mined.baskets.max(1) as f64;
     RecordBatch::try_new(
-        itemsets_schema(),
+        crate::outputs::itemsets(),
         vec![
             list_of(&mined.labels, &rows, None),
             Arc::new(Int64Array::from_iter_values(

@@ -6,15 +6,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Float64Type};
 use datafusion::logical_expr::{cast, ident};
 use datafusion::prelude::DataFrame;
 
 use super::scale::{FeatureScale, Transform};
 use super::{Outcome, Previous, PreviousSegment, format_id, parse_id};
 use crate::columns::{
-    as_of_column, as_of_field, float_list_column, floats, list_of, lists, strings,
-    text_list_column, texts,
+    as_of_column, float_list_column, floats, lists, strings, text_list_column, texts,
 };
 use crate::error::{Result, SiyuError};
 
@@ -101,39 +100,6 @@ pub async fn read_features(
     Ok(out)
 }
 
-/// The per-row table: id, segment_id, segment_name, distance, as_of.
-pub fn members_schema(id: &str) -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new(id, DataType::Utf8, false),
-        Field::new("segment_id", DataType::Utf8, false),
-        Field::new("segment_name", DataType::Utf8, false),
-        Field::new("distance", DataType::Float64, false),
-        as_of_field(),
-    ]))
-}
-
-/// The per-segment table: size, shares, centroids and the scaling that produced them
-/// (what the next night matches its segments against).
-pub fn profiles_schema() -> SchemaRef {
-    let floats = || list_of(DataType::Float64);
-    Arc::new(Schema::new(vec![
-        Field::new("segment_id", DataType::Utf8, false),
-        Field::new("segment_name", DataType::Utf8, false),
-        Field::new("members", DataType::Int64, false),
-        Field::new("share", DataType::Float64, false),
-        Field::new("revenue_share", DataType::Float64, true),
-        Field::new("features", list_of(DataType::Utf8), false),
-        Field::new("centroid", floats(), false),
-        Field::new("centroid_z", floats(), false),
-        Field::new("transforms", list_of(DataType::Utf8), false),
-        Field::new("scale_center", floats(), false),
-        Field::new("scale_spread", floats(), false),
-        Field::new("is_new", DataType::Boolean, false),
-        Field::new("previous_distance", DataType::Float64, true),
-        as_of_field(),
-    ]))
-}
-
 /// The per-row and per-segment tables of an outcome.
 pub fn batches(o: &Outcome, id: &str, as_of: i32) -> Result<(RecordBatch, RecordBatch)> {
     let k = o.clustering.k;
@@ -141,7 +107,7 @@ pub fn batches(o: &Outcome, id: &str, as_of: i32) -> Result<(RecordBatch, Record
     let labels = &o.clustering.labels;
     let ids: Vec<String> = o.segment_ids.iter().map(|&i| format_id(i)).collect();
     let members = crate::columns::batch(
-        members_schema(id),
+        crate::outputs::segment_members(id),
         vec![
             Arc::new(StringArray::from(o.ids.clone())) as ArrayRef,
             Arc::new(StringArray::from_iter_values(
@@ -170,7 +136,7 @@ pub fn batches(o: &Outcome, id: &str, as_of: i32) -> Result<(RecordBatch, Record
     let scales = &o.prepared.scales;
     let features: Vec<&str> = scales.iter().map(|s| s.name.as_str()).collect();
     let profiles = crate::columns::batch(
-        profiles_schema(),
+        crate::outputs::segment_profiles(),
         vec![
             Arc::new(StringArray::from(ids.clone())) as ArrayRef,
             Arc::new(StringArray::from(o.names.clone())),
@@ -212,13 +178,8 @@ pub fn batches(o: &Outcome, id: &str, as_of: i32) -> Result<(RecordBatch, Record
 
 /// The per-row table the `siyu segment` command writes: id, segment_id, distance.
 pub fn assignments_batch(o: &Outcome, id: &str) -> Result<RecordBatch> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new(id, DataType::Utf8, false),
-        Field::new("segment_id", DataType::Utf8, false),
-        Field::new("distance", DataType::Float64, false),
-    ]));
     crate::columns::batch(
-        schema,
+        crate::outputs::segment_assignments(id),
         vec![
             Arc::new(StringArray::from(o.ids.clone())) as ArrayRef,
             Arc::new(StringArray::from_iter_values(

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -263,19 +263,6 @@ pub const CHECKS: &[Check] = &[
 /// The built-in step that runs [`CHECKS`]. Every job has it (an implicit kind of the
 /// step registry).
 pub struct QualityStep;
-
-pub fn schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("table", DataType::Utf8, false),
-        Field::new("check", DataType::Utf8, false),
-        Field::new("description", DataType::Utf8, false),
-        Field::new("rows_affected", DataType::Int64, false),
-        Field::new("rows_total", DataType::Int64, false),
-        Field::new("share", DataType::Float64, false),
-        Field::new("action", DataType::Utf8, false),
-        crate::columns::as_of_field(),
-    ]))
-}
 
 struct Outcome {
     check: &'static Check,
@@ -534,7 +521,7 @@ impl Step for QualityStep {
     fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Vec<(String, SchemaRef)>>> {
         async move {
             Settings::from_params(ctx)?;
-            Ok(vec![(TABLE.to_string(), schema())])
+            Ok(vec![(TABLE.to_string(), crate::outputs::data_quality())])
         }
         .boxed()
     }
@@ -582,7 +569,7 @@ impl Step for QualityStep {
             }
             let n = outcomes.len();
             let batch = crate::columns::batch(
-                schema(),
+                crate::outputs::data_quality(),
                 vec![
                     Arc::new(StringArray::from_iter_values(
                         outcomes.iter().map(|o| o.check.table),

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, ListArray, StringBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::logical_expr::{cast, col, ident, lit};
 use futures::FutureExt;
 use futures::StreamExt;
@@ -127,16 +127,7 @@ struct LoadedRules {
 
 impl RecommendStep {
     fn schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(vec![
-            Field::new("member_id", DataType::Utf8, false),
-            Field::new("rank", DataType::Int32, false),
-            Field::new(&self.item_output_column, DataType::Utf8, false),
-            Field::new("score", DataType::Float64, false),
-            Field::new("lift", DataType::Float64, false),
-            Field::new("rule_rank", DataType::Int64, false),
-            Field::new("reason", DataType::Utf8, false),
-            crate::columns::as_of_field(),
-        ]))
+        crate::outputs::recommendations(&self.item_output_column)
     }
 
     /// The step's `what` table lacks a column ("rules table x has no column y").
@@ -146,8 +137,7 @@ impl RecommendStep {
     }
 
     async fn load_rules(&self, ctx: &StepContext) -> Result<LoadedRules> {
-        let p = self;
-        let df = ctx.table(&p.rules).await?;
+        let df = ctx.table(&self.rules).await?;
         let has_names = ["antecedent_names", "consequent_names"]
             .iter()
             .all(|c| df.schema().field_with_unqualified_name(c).is_ok());
@@ -166,7 +156,7 @@ impl RecommendStep {
             .filter(
                 col("lift")
                     .gt(lit(1.0))
-                    .and(col("confidence").gt_eq(lit(p.min_confidence))),
+                    .and(col("confidence").gt_eq(lit(self.min_confidence))),
             )?
             .select(cols)?
             .sort(vec![col("rank").sort(true, true)])?;
@@ -285,10 +275,9 @@ impl RecommendStep {
         ctx: &StepContext,
         codes: &HashMap<String, u32>,
     ) -> Result<(Vec<String>, Vec<Vec<u32>>)> {
-        let p = self;
-        let df = ctx.table(&p.history).await?.select(vec![
-            cast(ident(&p.member_column), DataType::Utf8).alias("member"),
-            cast(ident(&p.item_column), DataType::Utf8).alias("item"),
+        let df = ctx.table(&self.history).await?.select(vec![
+            cast(ident(&self.member_column), DataType::Utf8).alias("member"),
+            cast(ident(&self.item_column), DataType::Utf8).alias("item"),
         ])?;
         let mut at: HashMap<String, usize> = HashMap::new();
         let mut members: Vec<(String, Vec<u32>)> = Vec::new();
@@ -342,43 +331,41 @@ impl Step for RecommendStep {
 
     fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Vec<(String, SchemaRef)>>> {
         async move {
-            let p = self;
-            let rules = ctx.table(&p.rules).await?;
-            require_columns(rules.schema(), &p.rules, &RULE_COLUMNS)
+            let rules = ctx.table(&self.rules).await?;
+            require_columns(rules.schema(), &self.rules, &RULE_COLUMNS)
                 .map_err(|e| self.missing("rules", e))?;
-            let history = ctx.table(&p.history).await?;
+            let history = ctx.table(&self.history).await?;
             require_columns(
                 history.schema(),
-                &p.history,
-                &[&p.member_column, &p.item_column],
+                &self.history,
+                &[&self.member_column, &self.item_column],
             )
             .map_err(|e| self.missing("history", e))?;
-            if let Some(t) = &p.consumables {
+            if let Some(t) = &self.consumables {
                 let df = ctx.table(t).await?;
-                require_columns(df.schema(), t, &[&p.item_column])
+                require_columns(df.schema(), t, &[&self.item_column])
                     .map_err(|e| self.missing("consumables", e))?;
             }
-            Ok(vec![(p.output.clone(), self.schema())])
+            Ok(vec![(self.output.clone(), self.schema())])
         }
         .boxed()
     }
 
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
         async move {
-            let p = self;
             let loaded = self.load_rules(ctx).await?;
-            let consumable = match &p.consumables {
+            let consumable = match &self.consumables {
                 Some(t) => self.item_set(ctx, t, &loaded.codes).await?,
                 None => HashSet::new(),
             };
             let (ids, items) = self.histories(ctx, &loaded.codes).await?;
             let is_consumable = |i: u32| consumable.contains(&i);
             let picks = tokio::task::block_in_place(|| {
-                Recommender::new(&loaded.rules, &is_consumable, p.top_n).for_all(&items)
+                Recommender::new(&loaded.rules, &is_consumable, self.top_n).for_all(&items)
             });
             let rows: usize = picks.iter().map(Vec::len).sum();
             tracing::info!(
-                step = %p.output,
+                step = %self.output,
                 rules = loaded.rules.len(),
                 members_with_history = ids.len(),
                 members_recommended = picks.iter().filter(|v| !v.is_empty()).count(),
@@ -419,9 +406,10 @@ impl Step for RecommendStep {
                     Arc::new(reason.finish()),
                     crate::columns::as_of_column(as_of, rows),
                 ],
-                &p.output,
+                &self.output,
             )?;
-            ctx.write(&p.output, ctx.session.read_batch(batch)?).await?;
+            ctx.write(&self.output, ctx.session.read_batch(batch)?)
+                .await?;
             Ok(())
         }
         .boxed()

@@ -28,9 +28,8 @@ use super::{DeclaredStep, Step, StepContext, StepParams, check_identifiers, tabl
 use crate::columns::{require_columns, with_as_of};
 use crate::error::Result;
 use crate::manifest::{RulesDetails, StepDetails};
-use crate::rules::table::{
-    RuleParams, itemsets_batch, itemsets_schema, mine, names, rules_batch, rules_schema,
-};
+use crate::outputs;
+use crate::rules::table::{RuleParams, itemsets_batch, mine, names, rules_batch};
 
 const KIND: &str = "rules";
 
@@ -117,22 +116,21 @@ impl Step for RulesStep {
 
     fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Vec<(String, SchemaRef)>>> {
         async move {
-            let p = self;
-            let baskets = ctx.table(&p.baskets).await?;
+            let baskets = ctx.table(&self.baskets).await?;
             require_columns(
                 baskets.schema(),
-                &p.baskets,
-                &[&p.basket_column, &p.item_column],
+                &self.baskets,
+                &[&self.basket_column, &self.item_column],
             )
             .map_err(|e| table_error(KIND, e))?;
-            if let Some(n) = &p.names {
+            if let Some(n) = &self.names {
                 let t = ctx.table(n).await?;
-                require_columns(t.schema(), n, &[&p.names_key, &p.names_value])
+                require_columns(t.schema(), n, &[&self.names_key, &self.names_value])
                     .map_err(|e| table_error(KIND, e.context("names")))?;
             }
-            let mut out = vec![(p.output.clone(), with_as_of(&rules_schema()))];
-            if let Some(i) = &p.itemsets_output {
-                out.push((i.clone(), with_as_of(&itemsets_schema())));
+            let mut out = vec![(self.output.clone(), with_as_of(&outputs::basket_rules()))];
+            if let Some(i) = &self.itemsets_output {
+                out.push((i.clone(), with_as_of(&outputs::itemsets())));
             }
             Ok(out)
         }
@@ -141,16 +139,23 @@ impl Step for RulesStep {
 
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
         async move {
-            let p = self;
-            let baskets = ctx.table(&p.baskets).await?;
-            let mined = mine(baskets, &p.basket_column, &p.item_column, &p.rule()).await?;
+            let baskets = ctx.table(&self.baskets).await?;
+            let mined = mine(
+                baskets,
+                &self.basket_column,
+                &self.item_column,
+                &self.rule(),
+            )
+            .await?;
             crate::failpoint::hit("rules_mined");
-            let lookup = match &p.names {
-                Some(n) => Some(names(ctx.table(n).await?, &p.names_key, &p.names_value).await?),
+            let lookup = match &self.names {
+                Some(n) => {
+                    Some(names(ctx.table(n).await?, &self.names_key, &self.names_value).await?)
+                }
                 None => None,
             };
             tracing::info!(
-                step = %p.output,
+                step = %self.output,
                 baskets = mined.baskets,
                 items = mined.labels.len(),
                 itemsets = mined.itemsets.len(),
@@ -158,7 +163,7 @@ impl Step for RulesStep {
                 "mined"
             );
             ctx.detail(
-                &p.output,
+                &self.output,
                 StepDetails::Rules(RulesDetails {
                     baskets: mined.baskets,
                     items: mined.labels.len(),
@@ -171,8 +176,8 @@ impl Step for RulesStep {
                 .session
                 .read_batch(rules_batch(&mined, lookup.as_ref())?)?
                 .with_column("as_of", as_of.clone())?;
-            ctx.write(&p.output, rules).await?;
-            if let Some(i) = &p.itemsets_output {
+            ctx.write(&self.output, rules).await?;
+            if let Some(i) = &self.itemsets_output {
                 let sets = ctx
                     .session
                     .read_batch(itemsets_batch(&mined)?)?

@@ -41,11 +41,10 @@ use crate::error::Result;
 use crate::manifest::{
     KCandidateRecord, MatchedSegmentRecord, SegmentDetails, StepDetails, WarmStartRecord,
 };
+use crate::outputs;
 use crate::segment::kmeans::Engine;
 use crate::segment::scale::{Column, Transform};
-use crate::segment::table::{
-    batches, check_columns, members_schema, profiles_schema, read_features,
-};
+use crate::segment::table::{batches, check_columns, read_features};
 use crate::segment::{KChoice, Previous, SegmentParams, format_id, segment};
 
 const KIND: &str = "segment";
@@ -178,25 +177,26 @@ impl Step for SegmentStep {
         vec![self.features_table.clone()]
     }
     fn writes(&self) -> Vec<String> {
-        let p = self;
-        vec![p.output.clone(), p.profiles_output.clone()]
+        vec![self.output.clone(), self.profiles_output.clone()]
     }
 
     fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Vec<(String, SchemaRef)>>> {
         async move {
-            let p = self;
-            let df = ctx.table(&p.features_table).await?;
+            let df = ctx.table(&self.features_table).await?;
             check_columns(
                 &df,
-                &p.features_table,
-                &p.id_column,
-                &p.features,
-                p.revenue_column.as_deref(),
+                &self.features_table,
+                &self.id_column,
+                &self.features,
+                self.revenue_column.as_deref(),
             )
             .map_err(|e| table_error(KIND, e))?;
             Ok(vec![
-                (p.output.clone(), members_schema(&p.id_column)),
-                (p.profiles_output.clone(), profiles_schema()),
+                (
+                    self.output.clone(),
+                    outputs::segment_members(&self.id_column),
+                ),
+                (self.profiles_output.clone(), outputs::segment_profiles()),
             ])
         }
         .boxed()

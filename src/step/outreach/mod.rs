@@ -73,33 +73,30 @@ impl Step for OutreachStep {
         &self.output
     }
     fn reads(&self) -> Vec<String> {
-        let p = self;
         let mut r = vec![
-            p.tags.clone(),
-            p.members.clone(),
-            p.contact_history.clone(),
-            p.suppression.clone(),
+            self.tags.clone(),
+            self.members.clone(),
+            self.contact_history.clone(),
+            self.suppression.clone(),
         ];
-        r.extend(p.campaigns.iter().map(CampaignDecl::table));
+        r.extend(self.campaigns.iter().map(CampaignDecl::table));
         r
     }
     fn writes(&self) -> Vec<String> {
-        let p = self;
-        vec![p.output.clone(), p.summary_output.clone()]
+        vec![self.output.clone(), self.summary_output.clone()]
     }
 
     fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Vec<(String, SchemaRef)>>> {
         async move {
-            let p = self;
-            let tags = ctx.table(&p.tags).await?;
-            require_columns(tags.schema(), &p.tags, &TAG_COLUMNS).map_err(|e| table_error(KIND, e))?;
-            let members = ctx.table(&p.members).await?;
+            let tags = ctx.table(&self.tags).await?;
+            require_columns(tags.schema(), &self.tags, &TAG_COLUMNS).map_err(|e| table_error(KIND, e))?;
+            let members = ctx.table(&self.members).await?;
             let member_columns: Vec<&str> = std::iter::once("member_id")
                 .chain(Channel::ALL.iter().map(|ch| ch.consent_column()))
                 .collect();
-            require_columns(members.schema(), &p.members, &member_columns)
+            require_columns(members.schema(), &self.members, &member_columns)
                 .map_err(|e| table_error(KIND, e))?;
-            for decl in &p.campaigns {
+            for decl in &self.campaigns {
                 let table = decl.table();
                 let df = ctx.table(&table).await?;
                 let schema = df.schema();
@@ -136,8 +133,8 @@ impl Step for OutreachStep {
                 }
             }
             Ok(vec![
-                (p.output.clone(), self.outreach_schema(ctx)),
-                (p.summary_output.clone(), Self::summary_schema()),
+                (self.output.clone(), self.outreach_schema(ctx)),
+                (self.summary_output.clone(), Self::summary_schema()),
             ])
         }
         .boxed()
@@ -145,7 +142,6 @@ impl Step for OutreachStep {
 
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
         async move {
-            let p = self;
             let (ids, mut members) = self.members(ctx).await?;
             let index: HashMap<String, usize> = ids
                 .iter()
@@ -154,17 +150,17 @@ impl Step for OutreachStep {
                 .collect();
             let history = self.history(ctx, &index, &mut members).await?;
             let tags = self.tags(ctx, &index).await?;
-            let mut loaded = Vec::with_capacity(p.campaigns.len());
-            for decl in &p.campaigns {
+            let mut loaded = Vec::with_capacity(self.campaigns.len());
+            for decl in &self.campaigns {
                 loaded.push(self.campaign(ctx, decl, &index).await?);
             }
             let policies: Vec<CampaignPolicy> =
-                p.campaigns.iter().map(CampaignDecl::policy).collect();
+                self.campaigns.iter().map(CampaignDecl::policy).collect();
             let candidates: Vec<Vec<Candidate>> =
                 loaded.iter().map(|l| l.candidates.clone()).collect();
             let policy = Policy {
-                max_contacts: p.max_contacts,
-                salt: p.salt.clone(),
+                max_contacts: self.max_contacts,
+                salt: self.salt.clone(),
             };
             let (picks, funnels) = tokio::task::block_in_place(|| {
                 select(&policy, &members, &ids, &policies, &candidates)
@@ -172,7 +168,7 @@ impl Step for OutreachStep {
 
             let outreach = self.outreach_batch(ctx, &picks, &ids, &tags, &loaded)?;
             let summary = self.summary_batch(ctx, &funnels, &loaded)?;
-            let campaigns: Vec<CampaignRecord> = p
+            let campaigns: Vec<CampaignRecord> = self
                 .campaigns
                 .iter()
                 .zip(&funnels)
@@ -187,7 +183,7 @@ impl Step for OutreachStep {
                     );
                     if l.null_scores > 0 {
                         ctx.warn(Warning {
-                            step: Some(p.output.clone()),
+                            step: Some(self.output.clone()),
                             table: Some(c.table()),
                             ..Warning::new(format!(
                                 "campaign {}: {} null or NaN scores ranked last",
@@ -208,7 +204,7 @@ impl Step for OutreachStep {
                 })
                 .collect();
             ctx.detail(
-                &p.output,
+                &self.output,
                 StepDetails::Outreach(OutreachDetails {
                     campaigns,
                     members_with_recent_contacts: history.members_with_recent_contacts,
@@ -216,9 +212,9 @@ impl Step for OutreachStep {
                     rows: picks.len(),
                 }),
             );
-            ctx.write(&p.output, ctx.session.read_batch(outreach)?)
+            ctx.write(&self.output, ctx.session.read_batch(outreach)?)
                 .await?;
-            ctx.write(&p.summary_output, ctx.session.read_batch(summary)?)
+            ctx.write(&self.summary_output, ctx.session.read_batch(summary)?)
                 .await?;
             Ok(())
         }

@@ -4,8 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use datafusion::arrow::array::{Array, AsArray, BooleanArray, ListArray, StringArray};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, ListArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::logical_expr::{Expr, cast, col, lit};
 
 use super::OutreachStep;
@@ -98,7 +98,6 @@ impl OutreachStep {
         index: &HashMap<String, usize>,
         members: &mut [Member],
     ) -> Result<History> {
-        let p = self;
         let day = |n: i64| {
             format!(
                 "CAST('{}' AS TIMESTAMP)",
@@ -106,59 +105,34 @@ impl OutreachStep {
             )
         };
         let tonight = day(0);
-        let cap_start = day(i64::from(p.cap_days) - 1);
-        let quiet_start = day(i64::from(p.quiet_days));
-        let from = day(i64::from((p.cap_days - 1).max(p.quiet_days)));
+        let cap_start = day(i64::from(self.cap_days) - 1);
+        let quiet_start = day(i64::from(self.quiet_days));
+        let from = day(i64::from((self.cap_days - 1).max(self.quiet_days)));
         // Holdout rows count like contacts: a control group must be treated like the
         // contacted group by every other campaign, or the comparison is biased.
-        let history = ctx
-            .session
-            .sql(&format!(
-                "SELECT CAST(member_id AS VARCHAR) AS member_id, \
+        let history = format!(
+            "SELECT CAST(member_id AS VARCHAR) AS member_id, \
                         COUNT(*) FILTER (WHERE sent_at >= {cap_start}) AS recent, \
                         COALESCE(BOOL_OR(sent_at >= {quiet_start}), false) AS quiet \
                  FROM {h} WHERE sent_at >= {from} AND sent_at < {tonight} \
                  GROUP BY CAST(member_id AS VARCHAR)",
-                h = p.contact_history
-            ))
-            .await?
-            .collect()
-            .await?;
-        let mut in_window = 0u64;
-        for b in &history {
-            let id = b.column(0).as_string::<i32>();
-            let recent = b
-                .column(1)
-                .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-            let quiet = b.column(2).as_boolean();
-            for r in 0..b.num_rows() {
-                if let Some(&m) = index.get(id.value(r)) {
-                    members[m].recent_contacts = recent.value(r).clamp(0, u32::MAX as i64) as u32;
-                    members[m].in_quiet_period = p.quiet_days > 0 && quiet.value(r);
-                    in_window += 1;
-                }
-            }
-        }
-        let suppressed = ctx
-            .session
-            .sql(&format!(
-                "SELECT DISTINCT CAST(member_id AS VARCHAR) AS member_id FROM {s} \
+            h = self.contact_history
+        );
+        let in_window = known_members(ctx, &history, index, |m, b, r| {
+            let recent = b.column(1).as_primitive::<Int64Type>().value(r);
+            members[m].recent_contacts = recent.clamp(0, u32::MAX as i64) as u32;
+            members[m].in_quiet_period = self.quiet_days > 0 && b.column(2).as_boolean().value(r);
+        })
+        .await?;
+        let suppressed = format!(
+            "SELECT DISTINCT CAST(member_id AS VARCHAR) AS member_id FROM {s} \
                  WHERE until IS NULL OR until > {tonight}",
-                s = p.suppression
-            ))
-            .await?
-            .collect()
-            .await?;
-        let mut n_suppressed = 0u64;
-        for b in &suppressed {
-            let id = b.column(0).as_string::<i32>();
-            for r in 0..b.num_rows() {
-                if let Some(&m) = index.get(id.value(r)) {
-                    members[m].suppressed = true;
-                    n_suppressed += 1;
-                }
-            }
-        }
+            s = self.suppression
+        );
+        let n_suppressed = known_members(ctx, &suppressed, index, |m, _, _| {
+            members[m].suppressed = true
+        })
+        .await?;
         Ok(History {
             members_with_recent_contacts: in_window,
             members_suppressed: n_suppressed,
@@ -300,4 +274,25 @@ impl OutreachStep {
         }
         Ok(loaded)
     }
+}
+
+/// Run `sql` (its first column a member id as text) and call `each(member, batch, row)`
+/// for every row of a member in `index`; how many rows that was.
+async fn known_members(
+    ctx: &StepContext,
+    sql: &str,
+    index: &HashMap<String, usize>,
+    mut each: impl FnMut(usize, &RecordBatch, usize),
+) -> Result<u64> {
+    let mut known = 0;
+    for b in &ctx.session.sql(sql).await?.collect().await? {
+        let id = b.column(0).as_string::<i32>();
+        for r in 0..b.num_rows() {
+            if let Some(&m) = index.get(id.value(r)) {
+                each(m, b, r);
+                known += 1;
+            }
+        }
+    }
+    Ok(known)
 }

@@ -8,62 +8,22 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, ListBuilder, RecordBatch,
     StringArray, StringBuilder, TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::SchemaRef;
 
 use super::OutreachStep;
 use super::read::{Loaded, TagRow};
-use crate::columns::{as_of_column, as_of_field, list_utf8};
+use crate::columns::as_of_column;
 use crate::error::Result;
 use crate::outreach::Funnel;
 use crate::step::StepContext;
 
 impl OutreachStep {
     pub(super) fn outreach_schema(&self, ctx: &StepContext) -> SchemaRef {
-        let tz: Arc<str> = ctx.job.timezone.name().into();
-        Arc::new(Schema::new(vec![
-            Field::new("member_id", DataType::Utf8, false),
-            Field::new("campaign", DataType::Utf8, false),
-            Field::new("contact_type", DataType::Utf8, false),
-            Field::new("channel", DataType::Utf8, false),
-            Field::new("rank", DataType::Int32, false),
-            Field::new("score", DataType::Float64, false),
-            Field::new("reasons", list_utf8(), false),
-            Field::new("offer", DataType::Utf8, true),
-            Field::new("recommended_products", list_utf8(), false),
-            Field::new("segment_id", DataType::Utf8, true),
-            Field::new("tier", DataType::Utf8, true),
-            Field::new("holdout", DataType::Boolean, false),
-            Field::new("send_window", DataType::Utf8, false),
-            Field::new(
-                "send_at",
-                DataType::Timestamp(TimeUnit::Microsecond, Some(tz)),
-                false,
-            ),
-            Field::new("priority", DataType::Int64, false),
-            as_of_field(),
-        ]))
+        crate::outputs::outreach(ctx.job.timezone.name())
     }
 
     pub(super) fn summary_schema() -> SchemaRef {
-        let count = |n: &str| Field::new(n, DataType::Int64, false);
-        Arc::new(Schema::new(vec![
-            Field::new("campaign", DataType::Utf8, false),
-            Field::new("contact_type", DataType::Utf8, false),
-            Field::new("priority", DataType::Int64, false),
-            Field::new("budget", DataType::Int64, true),
-            Field::new("holdout_share", DataType::Float64, false),
-            count("eligible"),
-            count("removed_unknown_member"),
-            count("removed_no_consent"),
-            count("removed_suppressed"),
-            count("removed_frequency_cap"),
-            count("removed_priority"),
-            count("removed_budget"),
-            count("selected"),
-            count("holdout"),
-            count("contacted"),
-            as_of_field(),
-        ]))
+        crate::outputs::outreach_summary()
     }
 
     pub(super) fn outreach_batch(
@@ -74,7 +34,6 @@ impl OutreachStep {
         tags: &[TagRow],
         loaded: &[Loaded],
     ) -> Result<RecordBatch> {
-        let p = self;
         let n = picks.len();
         let tz = ctx.job.timezone;
         let mut member = StringBuilder::with_capacity(n, n * 8);
@@ -95,7 +54,7 @@ impl OutreachStep {
             Vec::with_capacity(n),
         );
         for pick in picks {
-            let decl = &p.campaigns[pick.campaign];
+            let decl = &self.campaigns[pick.campaign];
             let l = &loaded[pick.campaign];
             let t = &tags[pick.member];
             member.append_value(&ids[pick.member]);
@@ -157,7 +116,7 @@ impl OutreachStep {
                 Arc::new(Int64Array::from(priority)),
                 as_of_column(as_of, n),
             ],
-            &p.output,
+            &self.output,
         )
     }
 
@@ -167,8 +126,7 @@ impl OutreachStep {
         funnels: &[Funnel],
         loaded: &[Loaded],
     ) -> Result<RecordBatch> {
-        let p = self;
-        let n = p.campaigns.len();
+        let n = self.campaigns.len();
         let count = |f: &dyn Fn(&Funnel, &Loaded) -> u64| -> ArrayRef {
             Arc::new(Int64Array::from_iter_values(
                 funnels.iter().zip(loaded).map(|(x, l)| f(x, l) as i64),
@@ -178,19 +136,21 @@ impl OutreachStep {
             Self::summary_schema(),
             vec![
                 Arc::new(StringArray::from_iter_values(
-                    p.campaigns.iter().map(|c| c.name.as_str()),
+                    self.campaigns.iter().map(|c| c.name.as_str()),
                 )) as ArrayRef,
                 Arc::new(StringArray::from_iter_values(
-                    p.campaigns.iter().map(|c| c.contact_type.as_str()),
+                    self.campaigns.iter().map(|c| c.contact_type.as_str()),
                 )),
                 Arc::new(Int64Array::from_iter_values(
-                    p.campaigns.iter().map(|c| c.priority.unwrap_or_default()),
+                    self.campaigns
+                        .iter()
+                        .map(|c| c.priority.unwrap_or_default()),
                 )),
                 Arc::new(Int64Array::from_iter(
-                    p.campaigns.iter().map(|c| c.budget.map(|b| b as i64)),
+                    self.campaigns.iter().map(|c| c.budget.map(|b| b as i64)),
                 )),
                 Arc::new(Float64Array::from_iter_values(
-                    p.campaigns.iter().map(|c| c.holdout),
+                    self.campaigns.iter().map(|c| c.holdout),
                 )),
                 count(&|f, l| f.eligible + l.unknown_members),
                 count(&|_, l| l.unknown_members),
@@ -204,7 +164,7 @@ impl OutreachStep {
                 count(&|f, _| f.selected - f.holdout),
                 as_of_column(ctx.as_of_date32(), n),
             ],
-            &p.summary_output,
+            &self.summary_output,
         )
     }
 }
