@@ -15,8 +15,9 @@ DuckDB: the same SQL files, in the order `siyu plan` prints, each as
 `CREATE TABLE <name> AS <query>` over views that normalise the inputs the way siyu does
 (string ids, local timestamps, decimal money), then `COPY` of the published tables to
 zstd parquet sorted the same way. Params are substituted as literals. Prints each run,
-the medians, the ratio siyu / DuckDB and the row counts of every published table in both
-(which must match).
+the medians, the ratio siyu / DuckDB, and for every published table the row counts in both
+and the rows either has that the other lacks; exits 1 unless every table is identical.
+The test suite runs it once on testdata/ (tests/it/bench_smoke.rs), so it cannot rot.
 """
 
 import argparse
@@ -56,6 +57,13 @@ INPUT_VIEWS = {
         CAST(revenue AS DECIMAL(18,2)) AS revenue""",
     "suppression": """SELECT CAST(member_id AS VARCHAR) AS member_id, reason, until""",
 }
+
+
+# DataFusion functions DuckDB spells otherwise: the one translation the DuckDB side makes.
+DUCKDB_SPELLING = [
+    (r"\bmake_array\(", "list_value("),
+    (r"\bto_unixtime\(", "epoch("),
+]
 
 
 def literal(value, ty):
@@ -99,10 +107,14 @@ def run_duckdb(plan, job, data, as_of, out):
         con.execute(f"CREATE VIEW {table} AS {select.format(tz=tz)} FROM read_parquet('{data}/{table}/*.parquet')")
     rows = {}
     for step in plan["steps"]:
+        if step["kind"] != "sql":
+            continue
         with open(step["source"]) as f:
             sql = f.read()
         for n in names:
             sql = re.sub(r"\$" + n + r"\b", params[n], sql)
+        for pattern, spelling in DUCKDB_SPELLING:
+            sql = re.sub(pattern, spelling, sql)
         con.execute(f"CREATE TABLE {step['name']} AS {sql}")
         if step["name"] in publish:
             con.execute(f"CREATE TABLE previous_{step['name']} AS SELECT * FROM {step['name']} WHERE false")
@@ -117,51 +129,62 @@ def run_duckdb(plan, job, data, as_of, out):
     return seconds, rows
 
 
-# Tables written by Rust steps (segments, rules, recommendations): DuckDB cannot run
-# those, so the comparison is of the SQL job files only.
-RUST_STEP_DIRS = ("sql/segments",)
-STUB_SQL = {
-    # member_tags joins the segment step's output; both engines get the same stand-in.
-    "member_segments.sql": "SELECT member_id, CAST(NULL AS VARCHAR) AS segment_id, "
-                           "CAST(NULL AS VARCHAR) AS segment_name FROM member_features",
+# member_tags joins the segment step's output; both engines get the same stand-in.
+STUBS = {
+    "member_segments": "SELECT member_id, CAST(NULL AS VARCHAR) AS segment_id, "
+                       "CAST(NULL AS VARCHAR) AS segment_name FROM member_features",
 }
 
 
-def sql_only_job(path, tmp):
-    """The job without its [[steps]] and the SQL that reads their outputs, with a stub for
-    member_segments; paths made absolute; published tables limited to SQL ones."""
+def sql_only_job(binary, path, data, tmp):
+    """The job's SQL files that DuckDB can run too, as a job of their own: no [[steps]]
+    (segments, rules, recommendations, outreach: Rust), none of the SQL files that read
+    what those write (found from `siyu plan` of the whole job), a stand-in for
+    member_segments; published tables limited to the SQL ones. Returns the job's path and
+    the SQL files it dropped."""
+    full = json.loads(subprocess.run(
+        [binary, "plan", path, "--input-dir", data, "--format", "json"],
+        check=True, capture_output=True, text=True).stdout)
+    unavailable = {t for s in full["steps"] if s["kind"] not in ("sql", "data_quality")
+                   for t in s["writes"]} - set(STUBS)
+    sql_dir = os.path.join(tmp, "sql")
+    os.makedirs(sql_dir)
+    kept, dropped = set(), []
+    for step in full["steps"]:
+        if step["kind"] != "sql":
+            continue
+        # A stand-in is not published, so its previous night does not exist either.
+        previous = unavailable | set(STUBS)
+        if any(t in unavailable or (t.startswith("previous_") and t[9:] in previous)
+               for t in step["reads"]):
+            unavailable.update(step["writes"])
+            dropped.append(step["name"])
+            continue
+        shutil.copy(step["source"], os.path.join(sql_dir, step["name"] + ".sql"))
+        kept.add(step["name"])
+    for name, sql in STUBS.items():
+        with open(os.path.join(sql_dir, name + ".sql"), "w") as f:
+            f.write(sql)
     with open(path, "rb") as f:
         job = tomllib.load(f)
-    base = os.path.dirname(os.path.abspath(path))
-    dirs = [os.path.normpath(os.path.join(base, d)) for d in job["sql"]["dirs"]]
-    dirs = [d for d in dirs if not d.endswith(RUST_STEP_DIRS)]
-    stub = os.path.join(tmp, "stub_sql")
-    os.makedirs(stub, exist_ok=True)
-    for name, sql in STUB_SQL.items():
-        with open(os.path.join(stub, name), "w") as f:
-            f.write(sql)
-    dirs.append(stub)
-    sql_tables = set(STUB_SQL_TABLES := [n[:-4] for n in STUB_SQL])
-    for d in dirs:
-        sql_tables |= {n[:-4] for n in os.listdir(d) if n.endswith(".sql")}
-    publish = [t for t in job["publish"]["tables"] if t in sql_tables and t not in STUB_SQL_TABLES]
+    publish = [t for t in job["publish"]["tables"] if t in kept]
     out, skipping = [], False
     with open(path) as f:
         for line in f:
             s = line.strip()
             if s.startswith("["):
-                skipping = s == "[[steps]]"
+                skipping = s.startswith("[[steps")
             if skipping:
                 continue
             if s.startswith("dirs ="):
-                line = "dirs = " + json.dumps(dirs) + "\n"
+                line = "dirs = " + json.dumps([sql_dir]) + "\n"
             out.append(line)
     text = "".join(out)
     text = re.sub(r"tables = \[[^\]]*\]", "tables = " + json.dumps(publish), text)
     derived = os.path.join(tmp, "nightly_sql_only.toml")
     with open(derived, "w") as f:
         f.write(text)
-    return derived
+    return derived, dropped
 
 
 def main():
@@ -174,7 +197,7 @@ def main():
     args = ap.parse_args()
     data = os.path.abspath(args.data)
     tmp = tempfile.mkdtemp(prefix="siyu-bench-")
-    args.job = sql_only_job(args.job, tmp)
+    args.job, dropped = sql_only_job(args.binary, args.job, data, tmp)
     with open(args.job, "rb") as f:
         job = tomllib.load(f)
     plan = json.loads(subprocess.run(
@@ -200,11 +223,17 @@ def main():
             differing[table] = f"not comparable ({str(e).splitlines()[0][:60]})"
     shutil.rmtree(tmp, ignore_errors=True)
     ms, md = statistics.median(siyu_times), statistics.median(duck_times)
-    print(f"data {args.data}: {len(plan['steps'])} SQL steps, duckdb {duckdb.__version__}")
+    sql_steps = sum(1 for s in plan["steps"] if s["kind"] == "sql")
+    print(f"data {args.data}: {sql_steps} SQL steps, duckdb {duckdb.__version__}"
+          f" (left out, they read what Rust steps write: {', '.join(dropped)})")
     print(f"median siyu {ms:.2f} s, median duckdb {md:.2f} s, ratio siyu/duckdb {ms / md:.2f}")
     mismatched = False
     for table in sorted(siyu_rows):
-        flag = "" if siyu_rows[table] == duck_rows.get(table) else "  MISMATCH"
+        flag = ""
+        if siyu_rows[table] != duck_rows.get(table):
+            flag = "  MISMATCH (row count)"
+        elif differing[table] != 0:
+            flag = "  MISMATCH (content)"
         mismatched |= bool(flag)
         print(f"  {table:<20} siyu {siyu_rows[table]:>10} rows  duckdb {duck_rows.get(table, '-'):>10} rows"
               f"  rows differing: {differing[table]}{flag}")

@@ -60,6 +60,25 @@ enum Command {
         #[arg(long, value_enum)]
         format: Option<PlanFormat>,
     },
+    /// Show what DataFusion makes of one SQL step: its SQL with params substituted, the
+    /// logical and physical plans and, with --analyze, the executed plan with each
+    /// operator's rows, time, memory and spill on the job's inputs. Publishes nothing.
+    Explain {
+        job: PathBuf,
+        /// The step: a SQL job file's table name (`siyu plan` lists them).
+        step: String,
+        #[command(flatten)]
+        job_args: JobArgs,
+        /// Run the steps it depends on and then the step itself (EXPLAIN ANALYZE).
+        #[arg(long)]
+        analyze: bool,
+        /// Where the job's earlier runs are (its `previous_*` tables).
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Memory budget for query execution, as for `run`.
+        #[arg(long, value_parser = siyu::session::parse_size)]
+        memory_limit: Option<usize>,
+    },
     /// Mine frequent itemsets and basket rules from a parquet file of (basket, item) rows.
     Rules {
         /// A parquet file (or directory / glob) with one row per (basket, item).
@@ -268,6 +287,18 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
                 }
                 Err(problems) => Err(problems_error(problems)),
             }
+        }
+        Command::Explain {
+            job,
+            step,
+            job_args,
+            analyze,
+            out,
+            memory_limit,
+        } => {
+            let opts = job_args.options(out, memory_limit);
+            print!("{}", runner::explain(&job, &step, &opts, analyze).await?);
+            Ok(())
         }
         Command::Plan {
             job,

@@ -134,6 +134,12 @@ pub struct StepRecord {
     pub seconds: f64,
     /// Rows of each table it wrote.
     pub rows: BTreeMap<String, u64>,
+    /// The most the step held at once in the memory pool (bytes): what the engine's
+    /// operators reserved — sorts, joins, aggregates — not the step's own Rust data.
+    pub peak_memory_bytes: u64,
+    /// Bytes the queries whose results the step wrote spilled to disk (under
+    /// `--memory-limit`).
+    pub spilled_bytes: u64,
     /// What the step kind reports about its run, if anything.
     pub details: Option<StepDetails>,
 }

@@ -252,6 +252,9 @@ pub struct WrittenFile {
     pub rows: u64,
     pub bytes: u64,
     pub schema: SchemaRef,
+    /// Bytes the query that produced it spilled to disk (0 for batches written as they
+    /// are).
+    pub spilled_bytes: u64,
 }
 
 /// One parquet file being written: create, write batches, finish (which fsyncs).
@@ -298,6 +301,7 @@ impl ParquetFile {
             rows: self.rows,
             bytes,
             schema: self.schema,
+            spilled_bytes: 0,
         })
     }
 }
@@ -339,11 +343,25 @@ pub async fn write_dataframe(
     };
     let schema = SchemaRef::new(df.schema().as_arrow().clone());
     let mut file = ParquetFile::create(path, schema, options)?;
-    let mut stream = df.execute_stream().await?;
+    let task = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await?;
+    let mut stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task)?;
     while let Some(batch) = stream.next().await {
         file.write(&batch?)?;
     }
-    file.finish()
+    let mut written = file.finish()?;
+    written.spilled_bytes = spilled_bytes(plan.as_ref());
+    Ok(written)
+}
+
+/// What every operator of an executed plan spilled, in bytes.
+fn spilled_bytes(plan: &dyn datafusion::physical_plan::ExecutionPlan) -> u64 {
+    let own = plan.metrics().and_then(|m| m.spilled_bytes()).unwrap_or(0) as u64;
+    own + plan
+        .children()
+        .iter()
+        .map(|c| spilled_bytes(c.as_ref()))
+        .sum::<u64>()
 }
 
 /// The most recent complete output of a job before `as_of`, if any: later steps use it

@@ -1,9 +1,14 @@
 //! The DataFusion session every run and check uses.
 
+use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::memory_pool::{
+    FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation,
+};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -43,6 +48,89 @@ pub fn new_session(
         config,
         runtime.build_arc()?,
     ))
+}
+
+/// One step's share of the job's memory pool: every reservation goes through to the
+/// job's pool (which alone enforces `--memory-limit`), and is also counted here, so the
+/// run record can say how much each step held at its peak even when steps run together.
+#[derive(Debug)]
+pub struct StepPool {
+    job: Arc<dyn MemoryPool>,
+    reserved: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl StepPool {
+    /// The most this step had reserved at once, in bytes.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, bytes: usize) {
+        let now = self.reserved.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Display for StepPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "step pool over {}", self.job)
+    }
+}
+
+impl MemoryPool for StepPool {
+    fn name(&self) -> &str {
+        "siyu_step"
+    }
+    fn register(&self, consumer: &MemoryConsumer) {
+        self.job.register(consumer)
+    }
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        self.job.unregister(consumer)
+    }
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        self.job.grow(reservation, additional);
+        self.add(additional);
+    }
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        self.job.shrink(reservation, shrink);
+        self.reserved.fetch_sub(shrink, Ordering::Relaxed);
+    }
+    fn try_grow(
+        &self,
+        reservation: &MemoryReservation,
+        additional: usize,
+    ) -> datafusion::error::Result<()> {
+        self.job.try_grow(reservation, additional)?;
+        self.add(additional);
+        Ok(())
+    }
+    fn reserved(&self) -> usize {
+        self.job.reserved()
+    }
+    fn memory_limit(&self) -> MemoryLimit {
+        self.job.memory_limit()
+    }
+}
+
+/// A session for one step: the job's tables, settings, spill directory and memory pool,
+/// with the step's reservations counted in its own [`StepPool`].
+pub fn step_session(job: &SessionContext) -> Result<(SessionContext, Arc<StepPool>)> {
+    let state = job.state();
+    let env = state.runtime_env();
+    let pool = Arc::new(StepPool {
+        job: Arc::clone(&env.memory_pool),
+        reserved: AtomicUsize::new(0),
+        peak: AtomicUsize::new(0),
+    });
+    let mut runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(pool.clone())
+        .with_object_store_registry(Arc::clone(&env.object_store_registry));
+    runtime.disk_manager = Some(Arc::clone(&env.disk_manager));
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_runtime_env(runtime.build_arc()?)
+        .build();
+    Ok((SessionContext::new_with_state(state), pool))
 }
 
 /// Parse a size such as `512M`, `2G`, `1.5GiB` or `1073741824` into bytes.

@@ -32,12 +32,20 @@ member_category AS (
     WHERE o.ordered_at >= $as_of - $preference_window_days AND o.ordered_at < $as_of
     GROUP BY o.member_id, p.category
 ),
+-- A member's total by aggregation, not SUM(spend) OVER (PARTITION BY member_id): an
+-- unbounded window buffers its whole input outside the memory pool (docs/sql.md).
+member_spend AS (
+    SELECT member_id, SUM(spend) AS total
+    FROM member_category
+    GROUP BY member_id
+),
 affinity AS (
     SELECT
-        member_id,
-        category,
-        CAST(spend AS DOUBLE) / CAST(SUM(spend) OVER (PARTITION BY member_id) AS DOUBLE) AS share
-    FROM member_category
+        c.member_id,
+        c.category,
+        CAST(c.spend AS DOUBLE) / CAST(t.total AS DOUBLE) AS share
+    FROM member_category c
+    JOIN member_spend t ON t.member_id = c.member_id
 ),
 signals AS (
     SELECT

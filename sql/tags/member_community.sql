@@ -48,13 +48,22 @@ group_members AS (
       ON r.group_id = e.group_id AND r.member_id = e.member_id AND r.event_type NOT IN ('join', 'leave')
     GROUP BY e.group_id, e.member_id
 ),
+-- A group's size by aggregation (its distinct members, one group_members row each), not
+-- COUNT(*) OVER (PARTITION BY group_id): an unbounded window buffers its whole input
+-- outside the memory pool (docs/sql.md).
+group_sizes AS (
+    SELECT group_id, COUNT(DISTINCT member_id) AS group_size
+    FROM events
+    GROUP BY group_id
+),
 ranked AS (
     SELECT
-        member_id,
-        activity,
-        ROW_NUMBER() OVER (PARTITION BY group_id ORDER BY activity DESC, member_id ASC) AS group_rank,
-        COUNT(*) OVER (PARTITION BY group_id) AS group_size
-    FROM group_members
+        g.member_id,
+        g.activity,
+        ROW_NUMBER() OVER (PARTITION BY g.group_id ORDER BY g.activity DESC, g.member_id ASC) AS group_rank,
+        z.group_size
+    FROM group_members g
+    JOIN group_sizes z ON z.group_id = g.group_id
 ),
 roles AS (
     SELECT

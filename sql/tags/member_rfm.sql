@@ -14,16 +14,27 @@ WITH buyers AS (
     FROM member_features
     WHERE recency_days IS NOT NULL
 ),
+-- Count and means as a one-row aggregate, not COUNT(*) / AVG(x) OVER (): an unbounded
+-- window buffers its whole input outside the memory pool (docs/sql.md).
+stats AS (
+    SELECT
+        COUNT(*) AS buyers,
+        AVG(recency_days) AS recency_mean,
+        AVG(frequency) AS frequency_mean,
+        AVG(monetary) AS monetary_mean
+    FROM buyers
+),
 scored AS (
     SELECT
-        member_id,
-        1 + CAST(FLOOR(5.0 * (RANK() OVER (ORDER BY recency_days DESC) - 1) / COUNT(*) OVER ()) AS BIGINT) AS rfm_r,
-        1 + CAST(FLOOR(5.0 * (RANK() OVER (ORDER BY frequency ASC) - 1) / COUNT(*) OVER ()) AS BIGINT) AS rfm_f,
-        1 + CAST(FLOOR(5.0 * (RANK() OVER (ORDER BY monetary ASC) - 1) / COUNT(*) OVER ()) AS BIGINT) AS rfm_m,
-        recency_days < AVG(recency_days) OVER () AS r_high,
-        frequency > AVG(frequency) OVER () AS f_high,
-        monetary > AVG(monetary) OVER () AS m_high
-    FROM buyers
+        b.member_id,
+        1 + CAST(FLOOR(5.0 * (RANK() OVER (ORDER BY b.recency_days DESC) - 1) / s.buyers) AS BIGINT) AS rfm_r,
+        1 + CAST(FLOOR(5.0 * (RANK() OVER (ORDER BY b.frequency ASC) - 1) / s.buyers) AS BIGINT) AS rfm_f,
+        1 + CAST(FLOOR(5.0 * (RANK() OVER (ORDER BY b.monetary ASC) - 1) / s.buyers) AS BIGINT) AS rfm_m,
+        b.recency_days < s.recency_mean AS r_high,
+        b.frequency > s.frequency_mean AS f_high,
+        b.monetary > s.monetary_mean AS m_high
+    FROM buyers b
+    CROSS JOIN stats s
 ),
 classed AS (
     SELECT

@@ -16,13 +16,19 @@ WITH spend AS (
         GROUP BY member_id
     ) s ON s.member_id = m.member_id
 ),
+-- The member count as a one-row aggregate, not COUNT(*) OVER (): an unbounded window
+-- buffers its whole input outside the memory pool (docs/sql.md).
+total AS (
+    SELECT COUNT(*) AS members FROM members
+),
 ranked AS (
     SELECT
-        member_id,
-        spend,
-        ROW_NUMBER() OVER (ORDER BY spend DESC, member_id ASC) AS spend_rank,
-        COUNT(*) OVER () AS members
-    FROM spend
+        s.member_id,
+        s.spend,
+        ROW_NUMBER() OVER (ORDER BY s.spend DESC, s.member_id ASC) AS spend_rank,
+        t.members
+    FROM spend s
+    CROSS JOIN total t
 )
 SELECT
     member_id,

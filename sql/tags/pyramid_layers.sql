@@ -8,15 +8,23 @@
 -- top_15_20 and top_20_100 (the layer names are the material's; they stay when the
 -- params move). Members without reference spend are in no row here; the tables that
 -- read this call them `non_buyer`.
-WITH ranked AS (
-    SELECT
-        basis,
-        period_index,
-        member_id,
-        reference_spend,
-        ROW_NUMBER() OVER (PARTITION BY basis, period_index ORDER BY reference_spend DESC, member_id ASC) AS spend_rank,
-        COUNT(*) OVER (PARTITION BY basis, period_index) AS buyers
+-- Buyers per ranking by aggregation, not COUNT(*) OVER (PARTITION BY …): an unbounded
+-- window buffers its whole input outside the memory pool (docs/sql.md).
+WITH rankings AS (
+    SELECT basis, period_index, COUNT(*) AS buyers
     FROM pyramid_reference_spend
+    GROUP BY basis, period_index
+),
+ranked AS (
+    SELECT
+        r.basis,
+        r.period_index,
+        r.member_id,
+        r.reference_spend,
+        ROW_NUMBER() OVER (PARTITION BY r.basis, r.period_index ORDER BY r.reference_spend DESC, r.member_id ASC) AS spend_rank,
+        n.buyers
+    FROM pyramid_reference_spend r
+    JOIN rankings n ON n.basis = r.basis AND n.period_index IS NOT DISTINCT FROM r.period_index
 )
 SELECT
     basis,

@@ -4,11 +4,13 @@
 //! find and check the inputs, load the SQL job files and build the Rust steps from the
 //! step registry, order the steps, and plan every step against the schemas of what it
 //! reads. `check` ([`check`]) reports every problem found on the way; `plan` ([`plan`])
-//! lists the order; `run` ([`run`]) executes the steps into a staging directory
+//! lists the order; `explain` ([`explain`]) shows what DataFusion makes of one SQL
+//! step; `run` ([`run`]) executes the steps into a staging directory
 //! ([`sink`]), writes the run record ([`record`]) and publishes it atomically (see
 //! [`crate::publish`]).
 
 pub mod check;
+pub mod explain;
 pub mod plan;
 pub mod prepare;
 pub mod record;
@@ -20,6 +22,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 
 pub use check::{check, check_with, personal_column};
+pub use explain::explain;
 pub use plan::plan;
 pub use prepare::{Prepared, prepare};
 pub use run::{RunSummary, run, run_with};

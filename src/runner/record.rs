@@ -22,6 +22,8 @@ pub struct StepTiming {
     pub level: usize,
     pub start_seconds: f64,
     pub seconds: f64,
+    /// The most the step held in the memory pool at once.
+    pub peak_memory_bytes: u64,
 }
 
 /// What only the run knows, beside the prepared job.
@@ -123,6 +125,13 @@ pub fn manifest(p: &Prepared, facts: RunFacts<'_>) -> Manifest {
                     .filter(|w| plan.writes.contains(&w.name))
                     .map(|w| (w.name.clone(), w.rows))
                     .collect(),
+                spilled_bytes: facts
+                    .tables
+                    .iter()
+                    .filter(|w| plan.writes.contains(&w.name))
+                    .map(|w| w.spilled_bytes)
+                    .sum(),
+                peak_memory_bytes: t.peak_memory_bytes,
                 details: ctx.details_of(s.name()),
                 start_seconds: round3(t.start_seconds),
                 seconds: round3(t.seconds),

@@ -116,7 +116,10 @@ pub async fn run_with(
                 let start = started.elapsed().as_secs_f64();
                 let t = Instant::now();
                 crate::failpoint::hit(&format!("step_started:{}", s.name()));
-                s.run(ctx)
+                // The step's own session, so its memory is counted apart from the
+                // steps running beside it.
+                let (session, pool) = crate::session::step_session(&ctx.session)?;
+                s.run(&ctx.with_session(session))
                     .await
                     .map_err(|e| e.in_step(s.name()).at(s.source.clone()))?;
                 progress.step_done();
@@ -125,6 +128,7 @@ pub async fn run_with(
                     level,
                     start_seconds: start,
                     seconds: t.elapsed().as_secs_f64(),
+                    peak_memory_bytes: pool.peak() as u64,
                 })
             }
         });
@@ -140,7 +144,13 @@ pub async fn run_with(
                 .filter(|w| s.writes().contains(&w.name))
                 .map(|w| (w.name.as_str(), w.rows))
                 .collect();
-            info!(step = s.name(), kind = s.kind, seconds = format!("{:.3}", t.seconds), rows = ?rows, "step done");
+            let spilled: u64 = written
+                .iter()
+                .filter(|w| s.writes().contains(&w.name))
+                .map(|w| w.spilled_bytes)
+                .sum();
+            info!(step = s.name(), kind = s.kind, seconds = format!("{:.3}", t.seconds), rows = ?rows,
+                  peak_memory_bytes = t.peak_memory_bytes, spilled_bytes = spilled, "step done");
             timings.push(t);
         }
     }

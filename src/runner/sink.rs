@@ -27,6 +27,8 @@ pub struct WrittenTable {
     pub bytes: u64,
     pub schema: SchemaRef,
     pub published: bool,
+    /// Bytes its query spilled to disk.
+    pub spilled_bytes: u64,
 }
 
 pub struct StagingSink {
@@ -99,6 +101,7 @@ impl TableSink for StagingSink {
                     bytes: file.bytes,
                     schema: file.schema,
                     published,
+                    spilled_bytes: file.spilled_bytes,
                 });
             crate::failpoint::hit("table_written");
             Ok(file.rows)

@@ -40,8 +40,8 @@ pub struct StepContext {
     pub inputs: Arc<Vec<Input>>,
     /// Receives the step's output tables; attached when the job runs (never while only
     /// checking or planning).
-    sink: OnceLock<Arc<dyn TableSink>>,
-    notes: Mutex<Notes>,
+    sink: Arc<OnceLock<Arc<dyn TableSink>>>,
+    notes: Arc<Mutex<Notes>>,
 }
 
 /// What steps report for the run record.
@@ -65,8 +65,22 @@ impl StepContext {
             params,
             as_of,
             inputs,
-            sink: OnceLock::new(),
-            notes: Mutex::default(),
+            sink: Arc::default(),
+            notes: Arc::default(),
+        }
+    }
+
+    /// The same context over another session (a step's own, see
+    /// [`crate::session::step_session`]): same tables, sink and run record.
+    pub fn with_session(&self, session: SessionContext) -> StepContext {
+        StepContext {
+            session,
+            job: Arc::clone(&self.job),
+            params: self.params.clone(),
+            as_of: self.as_of,
+            inputs: Arc::clone(&self.inputs),
+            sink: Arc::clone(&self.sink),
+            notes: Arc::clone(&self.notes),
         }
     }
 
@@ -167,6 +181,10 @@ pub trait Step: Send + Sync {
     fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Vec<(String, SchemaRef)>>>;
     /// Compute and write every table in `writes()` through `ctx.write`.
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>>;
+    /// The SQL job file behind the step (for `siyu explain`); only SQL steps have one.
+    fn sql(&self) -> Option<&sql::SqlStep> {
+        None
+    }
 }
 
 /// The `[[steps]]` parameters of a step kind: deserialised from the entry (unknown keys

@@ -21,7 +21,7 @@ impl SqlStep {
     /// Plan the query against the tables registered in the session. Only read-only
     /// queries get through; DataFusion itself verifies that the plan has no DDL, DML or
     /// statement nodes, as a second guard behind the parser check.
-    async fn dataframe(&self, ctx: &StepContext) -> Result<DataFrame> {
+    pub async fn dataframe(&self, ctx: &StepContext) -> Result<DataFrame> {
         let state = ctx.session.state();
         let plan = state
             .statement_to_plan(self.query.statement.clone())
@@ -81,6 +81,10 @@ impl Step for SqlStep {
             )])
         }
         .boxed()
+    }
+
+    fn sql(&self) -> Option<&SqlStep> {
+        Some(self)
     }
 
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {

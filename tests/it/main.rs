@@ -5,10 +5,12 @@
 mod common;
 
 mod bad_inputs;
+mod bench_smoke;
 mod crash;
 mod determinism;
 mod diagnosis;
 mod errors;
+mod explain;
 mod generate;
 mod groceries;
 mod memory;
@@ -21,4 +23,5 @@ mod rules_cli;
 mod run;
 mod security;
 mod segments;
+mod sql_plans;
 mod tags;

@@ -871,3 +871,192 @@ fn a_campaign_table_with_two_rows_for_a_member_fails_the_run_and_publishes_nothi
     );
     assert!(!out.join("nightly/as_of=2026-11-01").exists());
 }
+
+/// campaign_opportunity by hand, as of 2026-02-01: 茶 has two new products (launched 12
+/// and 7 days ago, 白茶 the newer), 零食 one, 乳品 none.
+/// - member 1 spent 60.00 of 100.00 on 茶: share 0.6 ≥ 0.3 → offered 茶, score 0.6,
+///   products newest first;
+/// - member 2 spent 20.00 of 80.00 on 茶: share 0.25 < 0.3 → not eligible;
+/// - member 3 bought only 乳品, but the category rules recommend 零食 at 0.45 → offered
+///   零食 with the rule's reason;
+/// - member 4's 茶 share is 0.5 and the rules also recommend 零食 at 0.45 → the stronger
+///   signal (茶) wins.
+#[test]
+fn opportunity_offers_new_products_in_the_members_strongest_category() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let members: Vec<Member> = (1..=4).map(member).collect();
+    let orders = [
+        paid(1, "2026-01-26 10:00:00", 100.0),
+        paid(2, "2026-01-27 10:00:00", 80.0),
+        paid(3, "2026-01-28 10:00:00", 50.0),
+        paid(4, "2026-01-29 10:00:00", 40.0),
+    ];
+    write_export(d, &members, &orders);
+    // order, product, line amount: the orders' items by category.
+    let items = [
+        ("o0", "tea_old", 60.0),
+        ("o0", "milk", 40.0),
+        ("o1", "tea_old", 20.0),
+        ("o1", "milk", 60.0),
+        ("o2", "milk", 50.0),
+        ("o3", "tea_old", 20.0),
+        ("o3", "milk", 20.0),
+    ];
+    let money = |v: Vec<f64>| Arc::new(Float64Array::from(v)) as ArrayRef;
+    write_batch(
+        &d.join("order_items.parquet"),
+        &batch(vec![
+            (
+                "order_id",
+                Arc::new(StringArray::from_iter_values(items.iter().map(|i| i.0))) as ArrayRef,
+            ),
+            (
+                "product_id",
+                Arc::new(StringArray::from_iter_values(items.iter().map(|i| i.1))),
+            ),
+            ("quantity", Arc::new(Int64Array::from(vec![1; items.len()]))),
+            ("unit_price", money(items.iter().map(|i| i.2).collect())),
+            ("line_amount", money(items.iter().map(|i| i.2).collect())),
+        ]),
+    );
+    let products = [
+        ("milk", "纯牛奶", "乳品", "2025-01-01 00:00:00"),
+        ("tea_old", "红茶", "茶", "2025-01-01 00:00:00"),
+        ("tea_new1", "龙井新茶", "茶", "2026-01-20 00:00:00"),
+        ("tea_new2", "白茶", "茶", "2026-01-25 00:00:00"),
+        ("nuts", "每日坚果", "零食", "2026-01-28 00:00:00"),
+    ];
+    write_batch(
+        &d.join("products.parquet"),
+        &batch(vec![
+            (
+                "product_id",
+                Arc::new(StringArray::from_iter_values(products.iter().map(|p| p.0))) as ArrayRef,
+            ),
+            (
+                "name",
+                Arc::new(StringArray::from_iter_values(products.iter().map(|p| p.1))),
+            ),
+            (
+                "category",
+                Arc::new(StringArray::from_iter_values(products.iter().map(|p| p.2))),
+            ),
+            ("list_price", money(vec![10.0; products.len()])),
+            (
+                "launched_at",
+                Arc::new(TimestampMicrosecondArray::from_iter_values(
+                    products.iter().map(|p| ts(p.3)),
+                )),
+            ),
+        ]),
+    );
+    // The campaign file and paid_orders alone, with a stand-in for the category recommendations the
+    // rules and recommend steps would write, and a published copy of its result.
+    let sql = d.join("sql");
+    std::fs::create_dir_all(&sql).unwrap();
+    for file in [
+        "outreach/campaign_opportunity.sql",
+        "features/paid_orders.sql",
+    ] {
+        let name = Path::new(file).file_name().unwrap();
+        std::fs::copy(repo().join("sql").join(file), sql.join(name)).unwrap();
+    }
+    std::fs::write(
+        sql.join("category_recommendations.sql"),
+        "SELECT * FROM (VALUES ('3', '零食', 0.45, 'bought 乳品 → 零食'), \
+         ('4', '零食', 0.45, 'bought 乳品 → 零食')) AS r(member_id, category, score, reason)",
+    )
+    .unwrap();
+    std::fs::write(
+        sql.join("opportunity.sql"),
+        "SELECT member_id, score, reasons, recommended_products, $as_of AS as_of \
+         FROM campaign_opportunity",
+    )
+    .unwrap();
+    let job = d.join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"[job]
+name = "opp"
+timezone = "Asia/Shanghai"
+
+[inputs]
+members = "members.parquet"
+orders = "orders.parquet"
+order_items = "order_items.parquet"
+products = "products.parquet"
+
+[params]
+preference_window_days = {{ type = "int", default = 365 }}
+opportunity_new_days = {{ type = "int", default = 30 }}
+opportunity_min_affinity = {{ type = "float", default = 0.3 }}
+opportunity_products = {{ type = "int", default = 3 }}
+
+[sql]
+dirs = [{:?}]
+
+[publish]
+tables = ["opportunity"]
+"#,
+            sql.display().to_string()
+        ),
+    )
+    .unwrap();
+    let o = siyu(
+        &[
+            "run",
+            job.to_str().unwrap(),
+            "--as-of",
+            "2026-02-01",
+            "--out",
+            "out",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let got: Vec<(String, String, String, String)> =
+        rows(&d.join("out/opp/as_of=2026-02-01/opportunity.parquet"))
+            .into_iter()
+            .map(|r| {
+                (
+                    r["member_id"].clone(),
+                    r["score"].clone(),
+                    r["reasons"].clone(),
+                    r["recommended_products"].clone(),
+                )
+            })
+            .collect();
+    let row = |m: &str, score: &str, reasons: &str, products: &str| {
+        (
+            m.to_string(),
+            score.to_string(),
+            reasons.to_string(),
+            products.to_string(),
+        )
+    };
+    assert_eq!(
+        got,
+        [
+            row(
+                "1",
+                "0.6",
+                "[buys 茶 (60% of spend), new in 茶: 白茶, 龙井新茶]",
+                "[tea_new2, tea_new1]"
+            ),
+            row(
+                "3",
+                "0.45",
+                "[bought 乳品 → 零食, new in 零食: 每日坚果]",
+                "[nuts]"
+            ),
+            row(
+                "4",
+                "0.5",
+                "[buys 茶 (50% of spend), new in 茶: 白茶, 龙井新茶]",
+                "[tea_new2, tea_new1]"
+            ),
+        ]
+    );
+}

@@ -128,3 +128,74 @@ fn plan_json_is_the_plan_type_and_validates_against_its_schema() {
     assert_eq!(plan.steps[0].source, "built-in step data_quality");
     assert_eq!(plan.steps[2].published, ["member_features"]);
 }
+
+/// Each step's peak reservation in the memory pool and the bytes its query spilled are in
+/// the run record: a sort over ~700k rows under a 24 MiB budget spills, the same job
+/// without a budget does not, and a step that holds nothing in the pool reports 0.
+#[test]
+fn manifest_records_each_steps_peak_memory_and_spill() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = dir.path().join("sql");
+    fs::create_dir_all(&sql).unwrap();
+    fs::write(
+        sql.join("big_sort.sql"),
+        "SELECT o.order_id, o.ordered_at, m.member_id FROM orders o \
+         CROSS JOIN (SELECT member_id FROM members ORDER BY member_id LIMIT 40) m \
+         ORDER BY o.ordered_at DESC, o.order_id, m.member_id",
+    )
+    .unwrap();
+    fs::write(sql.join("one_row.sql"), "SELECT 1 AS one").unwrap();
+    let data = repo().join("testdata");
+    let job = dir.path().join("mem.toml");
+    fs::write(
+        &job,
+        format!(
+            "[job]\nname = \"mem\"\n\n[inputs]\nmembers = {:?}\norders = {:?}\norder_items = {:?}\nproducts = {:?}\n\n[sql]\ndirs = [{:?}]\n",
+            data.join("members").display().to_string(),
+            data.join("orders").display().to_string(),
+            data.join("order_items").display().to_string(),
+            data.join("products").display().to_string(),
+            sql.display().to_string()
+        ),
+    )
+    .unwrap();
+    let steps = |limit: Option<&str>| {
+        let out = dir.path().join(format!("out-{}", limit.unwrap_or("none")));
+        let mut args = vec![
+            "run",
+            job.to_str().unwrap(),
+            "--as-of",
+            "2026-11-01",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if let Some(l) = limit {
+            args.extend(["--memory-limit", l]);
+        }
+        let o = siyu(&args, dir.path());
+        assert!(o.status.success(), "{}", text(&o));
+        let manifest: Manifest = serde_json::from_str(
+            &fs::read_to_string(out.join("mem/as_of=2026-11-01/_manifest.json")).unwrap(),
+        )
+        .unwrap();
+        manifest.steps
+    };
+    let step = |steps: &[siyu::manifest::StepRecord], name: &str| {
+        let s = steps.iter().find(|s| s.plan.name == name).unwrap();
+        (s.peak_memory_bytes, s.spilled_bytes)
+    };
+
+    let limited = steps(Some("24M"));
+    let (peak, spilled) = step(&limited, "big_sort");
+    assert!(spilled > 0, "no spill under 24M: {limited:#?}");
+    assert!(peak > 0 && peak <= 24 << 20, "peak {peak}");
+    assert_eq!(step(&limited, "one_row"), (0, 0));
+
+    let unlimited = steps(None);
+    let (peak_free, spilled_free) = step(&unlimited, "big_sort");
+    assert_eq!(spilled_free, 0);
+    assert!(
+        peak_free > peak,
+        "unlimited peak {peak_free} <= limited {peak}"
+    );
+}

@@ -1,0 +1,65 @@
+//! Quick runs of the benchmarks in `bench/`, so that a benchmark that stops running fails
+//! the tests instead of rotting until someone needs its figures.
+//!
+//! They need Python with the peers (`pip install -r bench/requirements.txt`); `.ci/run`
+//! installs what they need. Outside CI a machine without them skips with a note; in CI
+//! (`CI` set) a missing peer fails.
+
+use std::process::Command;
+
+use crate::common::{repo, text};
+
+/// Whether `python3` can import `module`; in CI it must.
+fn python_has(module: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok && std::env::var_os("CI").is_some() {
+        panic!("python3 cannot import {module}: .ci/run should have installed it");
+    }
+    if !ok {
+        eprintln!(
+            "skipped: python3 cannot import {module} (pip install -r bench/requirements.txt)"
+        );
+    }
+    ok
+}
+
+/// `bench/tags_vs_duckdb.py` on testdata/: it derives the SQL-only job from
+/// `jobs/nightly.toml`, runs it in siyu and in DuckDB, and exits 1 unless every published
+/// table is identical in both.
+#[test]
+fn tags_vs_duckdb_runs_and_both_engines_agree() {
+    if !python_has("duckdb") {
+        return;
+    }
+    let out = Command::new("python3")
+        .arg(repo().join("bench/tags_vs_duckdb.py"))
+        .args([
+            "--data",
+            "testdata",
+            "--runs",
+            "1",
+            "--binary",
+            env!("CARGO_BIN_EXE_siyu"),
+        ])
+        .current_dir(repo())
+        .output()
+        .expect("run python3");
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("ratio siyu/duckdb"), "{log}");
+    for table in [
+        "member_tags",
+        "revenue_diagnosis",
+        "group_health",
+        "campaign_results",
+    ] {
+        let line = log
+            .lines()
+            .find(|l| l.trim_start().starts_with(table))
+            .unwrap_or_else(|| panic!("no line for {table}\n{log}"));
+        assert!(line.ends_with("rows differing: 0"), "{line}");
+    }
+}
