@@ -42,9 +42,15 @@ SELECT
     $as_of AS as_of,
     members,
     n,
-    ROUND(f, 4) AS f,
-    ROUND(e, 4) AS e,
+    -- f, e and interaction_effect are ratios of counts, rounded half up to 4 places in
+    -- integers: FLOOR((2·10⁴·p + q) / 2q) / 10⁴ is the same in every engine, where
+    -- ROUND(p / q, 4) on a double is not (19/160 = 0.11875 is a hair below in binary).
+    COALESCE(CASE WHEN n > 0 THEN FLOOR((20000 * interactions + n) / (2 * n)) / 10000.0 END, 0.0) AS f,
+    COALESCE(CASE WHEN messages > 0 THEN FLOOR((20000 * engaged + messages) / (2 * messages)) / 10000.0 END, 0.0) AS e,
     ROUND(v, 2) AS v,
     ROUND(COALESCE(cv, 0.0), 4) AS cv,
-    ROUND(f * e * n / members, 4) AS interaction_effect
+    -- f × e × n / members = interactions × engaged / (messages × members).
+    COALESCE(CASE WHEN messages > 0 AND members > 0
+        THEN FLOOR((20000 * interactions * engaged + messages * members) / (2 * messages * members)) / 10000.0
+    END, 0.0) AS interaction_effect
 FROM normalised

@@ -75,6 +75,9 @@ SELECT
     a.month_index,
     s.members,
     a.n,
+    a.interactions,
+    a.messages,
+    a.shares + a.converted_invites AS engaged,
     CASE WHEN a.n > 0 THEN CAST(a.interactions AS DOUBLE) / a.n ELSE 0.0 END AS f,
     CASE WHEN a.messages > 0 THEN CAST(a.shares + a.converted_invites AS DOUBLE) / a.messages ELSE 0.0 END AS e,
     CAST(COALESCE(v.v, 0) AS DOUBLE) AS v

@@ -45,7 +45,9 @@ SELECT
     CAST(p.last_order_at AS DATE) AS last_order_date,
     ROUND(CAST(p.spend_all_time * 100 AS DOUBLE) / NULLIF(p.orders_all_time, 0)) / 100 AS aov,
     $as_of - CAST(m.joined_at AS DATE) AS tenure_days,
-    ROUND(CAST(r.refunded AS DOUBLE) / NULLIF(r.settled, 0), 4) AS refund_rate
+    -- Rounded half up to 4 places in integers (as group_health's ratios): the same in
+    -- every engine, unlike ROUND of a double.
+    FLOOR((20000 * r.refunded + r.settled) / NULLIF(2 * r.settled, 0)) / 10000.0 AS refund_rate
 FROM members m
 LEFT JOIN per_member p ON p.member_id = m.member_id
 LEFT JOIN refunds r ON r.member_id = m.member_id

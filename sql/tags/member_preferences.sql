@@ -17,9 +17,11 @@ WITH recent AS (
 sensitivity AS (
     SELECT
         member_id,
+        -- In cents, rounded half up to 4 places in integers (the same in every engine).
         CASE WHEN SUM(paid_amount) > 0 THEN
-            ROUND(CAST(SUM(CASE WHEN discount_amount > 0 OR coupon_id IS NOT NULL THEN paid_amount ELSE 0 END) AS DOUBLE)
-                  / CAST(SUM(paid_amount) AS DOUBLE), 4)
+            FLOOR((20000 * CAST(SUM(CASE WHEN discount_amount > 0 OR coupon_id IS NOT NULL THEN paid_amount ELSE 0 END) * 100 AS BIGINT)
+                   + CAST(SUM(paid_amount) * 100 AS BIGINT))
+                  / (2 * CAST(SUM(paid_amount) * 100 AS BIGINT))) / 10000.0
         END AS price_sensitivity
     FROM recent
     GROUP BY member_id

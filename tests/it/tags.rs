@@ -496,3 +496,30 @@ fn member_tag_long_has_one_row_per_non_null_tag() {
         "general_retain"
     );
 }
+
+/// refund_rate = refunded / (paid + refunded), all time, rounded half up to 4 places in
+/// integers: member 1 refunded 1 of 3 (0.3333), member 2 2 of 3 (0.6667), member 3 19
+/// of 160 — 0.11875 exactly, the half-way case a double rounds either way (siyu's
+/// integer rounding gives 0.1188, as decimal arithmetic does).
+#[test]
+fn refund_rate_rounds_half_up_in_integers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut orders = Vec::new();
+    let mut add = |member: i64, paid_orders: usize, refunded: usize| {
+        for i in 0..paid_orders + refunded {
+            let mut o = paid(member, "2026-06-01 10:00:00", 10.0 + i as f64);
+            if i < refunded {
+                o.status = "refunded";
+            }
+            orders.push(o);
+        }
+    };
+    add(1, 2, 1);
+    add(2, 1, 2);
+    add(3, 141, 19);
+    write_export(dir.path(), &[member(1), member(2), member(3)], &orders);
+    let t = run_nightly_table(dir.path(), AS_OF, "member_tags", &[]);
+    assert_eq!(t["1"]["refund_rate"], "0.3333");
+    assert_eq!(t["2"]["refund_rate"], "0.6667");
+    assert_eq!(t["3"]["refund_rate"], "0.1188");
+}
