@@ -523,3 +523,77 @@ fn refund_rate_rounds_half_up_in_integers() {
     assert_eq!(t["2"]["refund_rate"], "0.6667");
     assert_eq!(t["3"]["refund_rate"], "0.1188");
 }
+
+/// top_categories: up to 3 categories by paid line amount, highest first, ties by name.
+/// Member 1 spent 茶 50, 乳品 30, 零食 30, 酒 10 → [茶, 乳品, 零食] (乳品 before 零食 on the
+/// tie); member 2 spent 零食 5 and 茶 15 → [茶, 零食]; member 3 only 酒 → [酒].
+#[test]
+fn top_categories_are_the_three_biggest_by_spend_ties_by_name() {
+    use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_export(
+        d,
+        &[member(1), member(2), member(3)],
+        &[
+            paid(1, "2026-06-01 10:00:00", 120.0),
+            paid(2, "2026-06-02 10:00:00", 20.0),
+            paid(3, "2026-06-03 10:00:00", 7.0),
+        ],
+    );
+    let items = [
+        ("o0", "tea", 50.0),
+        ("o0", "milk", 30.0),
+        ("o0", "nuts", 30.0),
+        ("o0", "wine", 10.0),
+        ("o1", "nuts", 5.0),
+        ("o1", "tea", 15.0),
+        ("o2", "wine", 7.0),
+    ];
+    let money = |v: Vec<f64>| Arc::new(Float64Array::from(v)) as ArrayRef;
+    write_batch(
+        &d.join("order_items.parquet"),
+        &batch(vec![
+            (
+                "order_id",
+                Arc::new(StringArray::from_iter_values(items.iter().map(|i| i.0))) as ArrayRef,
+            ),
+            (
+                "product_id",
+                Arc::new(StringArray::from_iter_values(items.iter().map(|i| i.1))),
+            ),
+            ("quantity", Arc::new(Int64Array::from(vec![1; items.len()]))),
+            ("unit_price", money(items.iter().map(|i| i.2).collect())),
+            ("line_amount", money(items.iter().map(|i| i.2).collect())),
+        ]),
+    );
+    let products = [
+        ("tea", "茶"),
+        ("milk", "乳品"),
+        ("nuts", "零食"),
+        ("wine", "酒"),
+    ];
+    write_batch(
+        &d.join("products.parquet"),
+        &batch(vec![
+            (
+                "product_id",
+                Arc::new(StringArray::from_iter_values(products.iter().map(|p| p.0))) as ArrayRef,
+            ),
+            (
+                "name",
+                Arc::new(StringArray::from_iter_values(products.iter().map(|p| p.0))),
+            ),
+            (
+                "category",
+                Arc::new(StringArray::from_iter_values(products.iter().map(|p| p.1))),
+            ),
+            ("list_price", money(vec![1.0; products.len()])),
+        ]),
+    );
+    let t = run_nightly_table(d, AS_OF, "member_tags", &[]);
+    assert_eq!(t["1"]["top_categories"], "[茶, 乳品, 零食]");
+    assert_eq!(t["2"]["top_categories"], "[茶, 零食]");
+    assert_eq!(t["3"]["top_categories"], "[酒]");
+}
