@@ -576,3 +576,40 @@ pub fn write_members_with_birthdays(dir: &Path, members: &[(i64, &str, Option<&s
     ]);
     write_batch(&dir.join("members.parquet"), &b);
 }
+
+/// Replace `dir`'s order_items and products (as [`write_export`] wrote them) with these:
+/// items are (order id, product id, line amount) with quantity 1; products are (id,
+/// name, category, launched_at local time or none).
+pub fn write_items_and_products(
+    dir: &Path,
+    items: &[(&str, &str, f64)],
+    products: &[(&str, &str, &str, Option<&str>)],
+) {
+    let money = |v: Vec<f64>| Arc::new(Float64Array::from(v)) as ArrayRef;
+    let text = |v: Vec<&str>| Arc::new(StringArray::from(v)) as ArrayRef;
+    write_batch(
+        &dir.join("order_items.parquet"),
+        &batch(vec![
+            ("order_id", text(items.iter().map(|i| i.0).collect())),
+            ("product_id", text(items.iter().map(|i| i.1).collect())),
+            ("quantity", Arc::new(Int64Array::from(vec![1; items.len()]))),
+            ("unit_price", money(items.iter().map(|i| i.2).collect())),
+            ("line_amount", money(items.iter().map(|i| i.2).collect())),
+        ]),
+    );
+    write_batch(
+        &dir.join("products.parquet"),
+        &batch(vec![
+            ("product_id", text(products.iter().map(|p| p.0).collect())),
+            ("name", text(products.iter().map(|p| p.1).collect())),
+            ("category", text(products.iter().map(|p| p.2).collect())),
+            ("list_price", money(vec![10.0; products.len()])),
+            (
+                "launched_at",
+                Arc::new(TimestampMicrosecondArray::from(
+                    products.iter().map(|p| p.3.map(ts)).collect::<Vec<_>>(),
+                )),
+            ),
+        ]),
+    );
+}

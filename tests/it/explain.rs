@@ -1,26 +1,32 @@
 //! `siyu explain`: a SQL step's substituted SQL and plans, and with `--analyze` its
 //! executed plan on the job's real inputs, publishing nothing.
 
+use std::process::Output;
+
 use crate::common::{repo, siyu, text};
+
+/// `siyu explain jobs/nightly.toml member_tier` for 2026-11-01 with `extra` arguments and
+/// `--out` in a fresh directory: the output, and that directory (which must stay absent).
+fn explain_member_tier(extra: &[&str]) -> (Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut args = vec![
+        "explain",
+        "jobs/nightly.toml",
+        "member_tier",
+        "--as-of",
+        "2026-11-01",
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["--out", out.to_str().unwrap()]);
+    let o = siyu(&args, &repo());
+    assert!(!out.exists(), "explain wrote under --out");
+    (o, dir)
+}
 
 #[test]
 fn explain_prints_the_substituted_sql_and_both_plans() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let o = siyu(
-        &[
-            "explain",
-            "jobs/nightly.toml",
-            "member_tier",
-            "--as-of",
-            "2026-11-01",
-            "--param",
-            "tier_platinum_share=0.07",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &repo(),
-    );
+    let (o, _dir) = explain_member_tier(&["--param", "tier_platinum_share=0.07"]);
     let log = text(&o);
     assert!(o.status.success(), "{log}");
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -32,26 +38,11 @@ fn explain_prints_the_substituted_sql_and_both_plans() {
     assert!(stdout.contains("-- logical_plan\n"), "{log}");
     assert!(stdout.contains("-- physical_plan\n"), "{log}");
     assert!(!stdout.contains("Plan with Metrics"), "{log}");
-    assert!(!out.exists(), "explain wrote under --out");
 }
 
 #[test]
 fn explain_analyze_runs_the_step_on_the_real_inputs() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let o = siyu(
-        &[
-            "explain",
-            "jobs/nightly.toml",
-            "member_tier",
-            "--as-of",
-            "2026-11-01",
-            "--analyze",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &repo(),
-    );
+    let (o, _dir) = explain_member_tier(&["--analyze"]);
     let log = text(&o);
     assert!(o.status.success(), "{log}");
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -63,7 +54,6 @@ fn explain_analyze_runs_the_step_on_the_real_inputs() {
     let top = executed.lines().next().unwrap();
     assert!(top.contains("output_rows=2.00 K"), "{top}");
     assert!(executed.contains("spilled_bytes="), "{log}");
-    assert!(!out.exists(), "explain wrote under --out");
 }
 
 #[test]

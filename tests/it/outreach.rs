@@ -903,54 +903,14 @@ fn opportunity_offers_new_products_in_the_members_strongest_category() {
         ("o3", "tea_old", 20.0),
         ("o3", "milk", 20.0),
     ];
-    let money = |v: Vec<f64>| Arc::new(Float64Array::from(v)) as ArrayRef;
-    write_batch(
-        &d.join("order_items.parquet"),
-        &batch(vec![
-            (
-                "order_id",
-                Arc::new(StringArray::from_iter_values(items.iter().map(|i| i.0))) as ArrayRef,
-            ),
-            (
-                "product_id",
-                Arc::new(StringArray::from_iter_values(items.iter().map(|i| i.1))),
-            ),
-            ("quantity", Arc::new(Int64Array::from(vec![1; items.len()]))),
-            ("unit_price", money(items.iter().map(|i| i.2).collect())),
-            ("line_amount", money(items.iter().map(|i| i.2).collect())),
-        ]),
-    );
     let products = [
-        ("milk", "纯牛奶", "乳品", "2025-01-01 00:00:00"),
-        ("tea_old", "红茶", "茶", "2025-01-01 00:00:00"),
-        ("tea_new1", "龙井新茶", "茶", "2026-01-20 00:00:00"),
-        ("tea_new2", "白茶", "茶", "2026-01-25 00:00:00"),
-        ("nuts", "每日坚果", "零食", "2026-01-28 00:00:00"),
+        ("milk", "纯牛奶", "乳品", Some("2025-01-01 00:00:00")),
+        ("tea_old", "红茶", "茶", Some("2025-01-01 00:00:00")),
+        ("tea_new1", "龙井新茶", "茶", Some("2026-01-20 00:00:00")),
+        ("tea_new2", "白茶", "茶", Some("2026-01-25 00:00:00")),
+        ("nuts", "每日坚果", "零食", Some("2026-01-28 00:00:00")),
     ];
-    write_batch(
-        &d.join("products.parquet"),
-        &batch(vec![
-            (
-                "product_id",
-                Arc::new(StringArray::from_iter_values(products.iter().map(|p| p.0))) as ArrayRef,
-            ),
-            (
-                "name",
-                Arc::new(StringArray::from_iter_values(products.iter().map(|p| p.1))),
-            ),
-            (
-                "category",
-                Arc::new(StringArray::from_iter_values(products.iter().map(|p| p.2))),
-            ),
-            ("list_price", money(vec![10.0; products.len()])),
-            (
-                "launched_at",
-                Arc::new(TimestampMicrosecondArray::from_iter_values(
-                    products.iter().map(|p| ts(p.3)),
-                )),
-            ),
-        ]),
-    );
+    write_items_and_products(d, &items, &products);
     // The campaign file and paid_orders alone, with a stand-in for the category recommendations the
     // rules and recommend steps would write, and a published copy of its result.
     let sql = d.join("sql");

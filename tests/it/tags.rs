@@ -529,8 +529,6 @@ fn refund_rate_rounds_half_up_in_integers() {
 /// tie); member 2 spent 零食 5 and 茶 15 → [茶, 零食]; member 3 only 酒 → [酒].
 #[test]
 fn top_categories_are_the_three_biggest_by_spend_ties_by_name() {
-    use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
-    use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write_export(
@@ -551,47 +549,13 @@ fn top_categories_are_the_three_biggest_by_spend_ties_by_name() {
         ("o1", "tea", 15.0),
         ("o2", "wine", 7.0),
     ];
-    let money = |v: Vec<f64>| Arc::new(Float64Array::from(v)) as ArrayRef;
-    write_batch(
-        &d.join("order_items.parquet"),
-        &batch(vec![
-            (
-                "order_id",
-                Arc::new(StringArray::from_iter_values(items.iter().map(|i| i.0))) as ArrayRef,
-            ),
-            (
-                "product_id",
-                Arc::new(StringArray::from_iter_values(items.iter().map(|i| i.1))),
-            ),
-            ("quantity", Arc::new(Int64Array::from(vec![1; items.len()]))),
-            ("unit_price", money(items.iter().map(|i| i.2).collect())),
-            ("line_amount", money(items.iter().map(|i| i.2).collect())),
-        ]),
-    );
     let products = [
-        ("tea", "茶"),
-        ("milk", "乳品"),
-        ("nuts", "零食"),
-        ("wine", "酒"),
+        ("tea", "tea", "茶", None),
+        ("milk", "milk", "乳品", None),
+        ("nuts", "nuts", "零食", None),
+        ("wine", "wine", "酒", None),
     ];
-    write_batch(
-        &d.join("products.parquet"),
-        &batch(vec![
-            (
-                "product_id",
-                Arc::new(StringArray::from_iter_values(products.iter().map(|p| p.0))) as ArrayRef,
-            ),
-            (
-                "name",
-                Arc::new(StringArray::from_iter_values(products.iter().map(|p| p.0))),
-            ),
-            (
-                "category",
-                Arc::new(StringArray::from_iter_values(products.iter().map(|p| p.1))),
-            ),
-            ("list_price", money(vec![1.0; products.len()])),
-        ]),
-    );
+    write_items_and_products(d, &items, &products);
     let t = run_nightly_table(d, AS_OF, "member_tags", &[]);
     assert_eq!(t["1"]["top_categories"], "[茶, 乳品, 零食]");
     assert_eq!(t["2"]["top_categories"], "[茶, 零食]");
