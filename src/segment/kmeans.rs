@@ -236,7 +236,63 @@ fn step(data: &[f64], d: usize, centroids: &[f64]) -> (Vec<f64>, Vec<u64>, f64) 
         };
     }
     fixed!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
-    step_dyn(data, d, centroids)
+    // Wider rows: all centroids at once, one accumulator per centroid (see step_lanes).
+    match centroids.len() / d {
+        0..=4 => step_lanes::<4>(data, d, centroids),
+        5..=8 => step_lanes::<8>(data, d, centroids),
+        9..=16 => step_lanes::<16>(data, d, centroids),
+        _ => step_dyn(data, d, centroids),
+    }
+}
+
+/// The fused step for rows of any width and at most `L` centroids: the centroids are
+/// transposed (feature-major, `L` lanes per feature, unused lanes zero) so that one pass
+/// over a row's features updates every centroid's distance at once. The `L` running sums
+/// are independent, so the loop over lanes vectorises, where one distance at a time is a
+/// chain of dependent additions. Each distance still adds its features' squares in
+/// feature order from zero, so the result is bitwise that of [`step_dyn`].
+fn step_lanes<const L: usize>(
+    data: &[f64],
+    d: usize,
+    centroids: &[f64],
+) -> (Vec<f64>, Vec<u64>, f64) {
+    let k = centroids.len() / d;
+    debug_assert!(k <= L);
+    let mut lanes = vec![[0.0f64; L]; d];
+    for (j, cen) in centroids.chunks_exact(d).enumerate() {
+        for (f, &x) in cen.iter().enumerate() {
+            lanes[f][j] = x;
+        }
+    }
+    let partials: Vec<(Vec<f64>, Vec<u64>, f64)> = data
+        .par_chunks(CHUNK * d)
+        .map(|rows| {
+            let (mut s, mut c, mut total) = (vec![0.0; k * d], vec![0u64; k], 0.0);
+            for row in rows.chunks_exact(d) {
+                let mut acc = [0.0f64; L];
+                for (&x, cen) in row.iter().zip(&lanes) {
+                    for j in 0..L {
+                        let t = x - cen[j];
+                        acc[j] += t * t;
+                    }
+                }
+                let (mut best, mut bd) = (0usize, f64::INFINITY);
+                for (j, &x) in acc[..k].iter().enumerate() {
+                    if x < bd {
+                        bd = x;
+                        best = j;
+                    }
+                }
+                c[best] += 1;
+                total += bd;
+                for (a, x) in s[best * d..(best + 1) * d].iter_mut().zip(row) {
+                    *a += x;
+                }
+            }
+            (s, c, total)
+        })
+        .collect();
+    merge_step_partials(partials, k * d, k)
 }
 
 fn step_fixed<const D: usize>(data: &[f64], centroids: &[f64]) -> (Vec<f64>, Vec<u64>, f64) {
@@ -524,43 +580,84 @@ pub fn fit_from(
 /// sample only — scikit-learn's `silhouette_score(..., sample_size=…)` on a given sample.
 /// A row alone in its cluster scores 0; one cluster scores 0.
 pub fn silhouette(data: &[f64], d: usize, labels: &[u32], k: usize, sample: &[usize]) -> f64 {
-    if k < 2 || sample.len() < 2 {
-        return 0.0;
+    silhouettes(data, d, &[(labels, k)], sample)[0]
+}
+
+/// [`silhouette`] of several clusterings of the same rows (the candidates of a k range)
+/// on one sample, in one pass: each distance between two sampled rows is computed once
+/// and added to its cluster's sum in every clustering. Each clustering's sums are added
+/// in the same order as on its own, so each result is bitwise that of [`silhouette`].
+pub fn silhouettes(
+    data: &[f64],
+    d: usize,
+    clusterings: &[(&[u32], usize)],
+    sample: &[usize],
+) -> Vec<f64> {
+    let mut out = vec![0.0; clusterings.len()];
+    let scored: Vec<usize> = (0..clusterings.len())
+        .filter(|&c| clusterings[c].1 >= 2 && sample.len() >= 2)
+        .collect();
+    if scored.is_empty() {
+        return out;
     }
+    let m = scored.len();
     let rows: Vec<&[f64]> = sample.iter().map(|&i| &data[i * d..(i + 1) * d]).collect();
-    let lab: Vec<usize> = sample.iter().map(|&i| labels[i] as usize).collect();
-    let mut size = vec![0usize; k];
-    for &l in &lab {
-        size[l] += 1;
+    // Clustering c's cluster sums sit at base[c]..base[c] + k; slot[j * m + c] is where
+    // sampled row j's distance goes for clustering c.
+    let mut base = Vec::with_capacity(m);
+    let mut width = 0;
+    for &c in &scored {
+        base.push(width);
+        width += clusterings[c].1;
     }
-    let total: f64 = (0..rows.len())
+    let mut slot = vec![0usize; rows.len() * m];
+    let mut size = vec![0usize; width];
+    for (j, &i) in sample.iter().enumerate() {
+        for (q, &c) in scored.iter().enumerate() {
+            let s = base[q] + clusterings[c].0[i] as usize;
+            slot[j * m + q] = s;
+            size[s] += 1;
+        }
+    }
+    let per_row: Vec<Vec<f64>> = (0..rows.len())
         .into_par_iter()
         .map(|i| {
-            let mut sum = vec![0.0; k];
+            let mut sum = vec![0.0; width];
             for j in 0..rows.len() {
                 if j != i {
-                    sum[lab[j]] += sq(rows[i], rows[j]).sqrt();
+                    let dist = sq(rows[i], rows[j]).sqrt();
+                    for &s in &slot[j * m..(j + 1) * m] {
+                        sum[s] += dist;
+                    }
                 }
             }
-            let own = lab[i];
-            if size[own] <= 1 {
-                return 0.0;
-            }
-            let a = sum[own] / (size[own] - 1) as f64;
-            let b = (0..k)
-                .filter(|&c| c != own && size[c] > 0)
-                .map(|c| sum[c] / size[c] as f64)
-                .fold(f64::INFINITY, f64::min);
-            if !b.is_finite() || a.max(b) == 0.0 {
-                0.0
-            } else {
-                (b - a) / a.max(b)
-            }
+            (0..m)
+                .map(|q| {
+                    let k = clusterings[scored[q]].1;
+                    let (sum, size) = (&sum[base[q]..base[q] + k], &size[base[q]..base[q] + k]);
+                    let own = slot[i * m + q] - base[q];
+                    if size[own] <= 1 {
+                        return 0.0;
+                    }
+                    let a = sum[own] / (size[own] - 1) as f64;
+                    let b = (0..k)
+                        .filter(|&c| c != own && size[c] > 0)
+                        .map(|c| sum[c] / size[c] as f64)
+                        .fold(f64::INFINITY, f64::min);
+                    if !b.is_finite() || a.max(b) == 0.0 {
+                        0.0
+                    } else {
+                        (b - a) / a.max(b)
+                    }
+                })
+                .collect()
         })
-        .collect::<Vec<f64>>()
-        .iter()
-        .sum();
-    total / rows.len() as f64
+        .collect();
+    for (q, &c) in scored.iter().enumerate() {
+        let total: f64 = per_row.iter().map(|r| r[q]).sum();
+        out[c] = total / rows.len() as f64;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -593,6 +690,107 @@ mod tests {
             }
         }
         (data, truth)
+    }
+
+    /// The silhouette as it was computed one clustering at a time, before silhouettes().
+    /// Mean silhouette of the rows in `sample` (indices into `data`), distances within the
+    /// sample only — scikit-learn's `silhouette_score(..., sample_size=…)` on a given sample.
+    /// A row alone in its cluster scores 0; one cluster scores 0.
+    fn silhouette_alone(data: &[f64], d: usize, labels: &[u32], k: usize, sample: &[usize]) -> f64 {
+        if k < 2 || sample.len() < 2 {
+            return 0.0;
+        }
+        let rows: Vec<&[f64]> = sample.iter().map(|&i| &data[i * d..(i + 1) * d]).collect();
+        let lab: Vec<usize> = sample.iter().map(|&i| labels[i] as usize).collect();
+        let mut size = vec![0usize; k];
+        for &l in &lab {
+            size[l] += 1;
+        }
+        let total: f64 = (0..rows.len())
+            .into_par_iter()
+            .map(|i| {
+                let mut sum = vec![0.0; k];
+                for j in 0..rows.len() {
+                    if j != i {
+                        sum[lab[j]] += sq(rows[i], rows[j]).sqrt();
+                    }
+                }
+                let own = lab[i];
+                if size[own] <= 1 {
+                    return 0.0;
+                }
+                let a = sum[own] / (size[own] - 1) as f64;
+                let b = (0..k)
+                    .filter(|&c| c != own && size[c] > 0)
+                    .map(|c| sum[c] / size[c] as f64)
+                    .fold(f64::INFINITY, f64::min);
+                if !b.is_finite() || a.max(b) == 0.0 {
+                    0.0
+                } else {
+                    (b - a) / a.max(b)
+                }
+            })
+            .collect::<Vec<f64>>()
+            .iter()
+            .sum();
+        total / rows.len() as f64
+    }
+
+    #[test]
+    fn silhouettes_of_several_clusterings_are_each_bitwise_the_single_one() {
+        let mut rng = ChaCha8Rng::seed_from_u64(23);
+        let (n, d) = (900, 3);
+        let data: Vec<f64> = (0..n * d).map(|_| rng.random_range(0..6) as f64).collect();
+        let ks = [1usize, 2, 3, 5, 8];
+        let labels: Vec<Vec<u32>> = ks
+            .iter()
+            .map(|&k| (0..n).map(|_| rng.random_range(0..k as u32)).collect())
+            .collect();
+        let sample: Vec<usize> = (0..n).filter(|i| i % 3 != 1).collect();
+        let clusterings: Vec<(&[u32], usize)> = labels
+            .iter()
+            .zip(ks)
+            .map(|(l, k)| (l.as_slice(), k))
+            .collect();
+        let all = silhouettes(&data, d, &clusterings, &sample);
+        for (q, &(l, k)) in clusterings.iter().enumerate() {
+            let one = silhouette_alone(&data, d, l, k, &sample);
+            assert_eq!(
+                all[q].to_bits(),
+                one.to_bits(),
+                "k = {k}: {} vs {one}",
+                all[q]
+            );
+        }
+        assert_eq!(all[0], 0.0, "one cluster scores 0");
+        assert!(all[1] != 0.0);
+    }
+
+    #[test]
+    fn every_step_kernel_gives_bitwise_the_result_of_the_plain_loop() {
+        // The fixed-width and all-centroids-at-once kernels reorder loops, not additions:
+        // sums, counts and inertia must be those of step_dyn to the bit, including ties
+        // (integer coordinates make equal distances common).
+        let mut rng = ChaCha8Rng::seed_from_u64(17);
+        for d in [1, 3, 8, 16, 17, 36, 50] {
+            for k in [1, 2, 4, 5, 8, 9, 16, 17] {
+                let n = 3 * CHUNK + 77;
+                let data: Vec<f64> = (0..n * d)
+                    .map(|_| rng.random_range(0..5) as f64 * 0.5)
+                    .collect();
+                let cen: Vec<f64> = (0..k * d).map(|_| rng.random_range(0..5) as f64).collect();
+                let want = step_dyn(&data, d, &cen);
+                let got = step(&data, d, &cen);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got.0), bits(&want.0), "sums d = {d}, k = {k}");
+                assert_eq!(got.1, want.1, "counts d = {d}, k = {k}");
+                assert_eq!(
+                    got.2.to_bits(),
+                    want.2.to_bits(),
+                    "inertia d = {d}, k = {k}"
+                );
+            }
+        }
     }
 
     #[test]

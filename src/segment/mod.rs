@@ -192,11 +192,25 @@ pub fn segment(
                 .map(|(_, i)| i)
                 .collect();
             sample.sort_unstable();
-            let mut fits: Vec<(f64, Clustering)> = Vec::new();
-            let mut best = 0;
+            // Fit every k (up to the first that cannot make k segments), then score all
+            // of them on the sample in one pass over its pairs of rows.
+            let mut fitted: Vec<(usize, Clustering)> = Vec::new();
             for k in lo..=hi {
                 let c = fit(k)?;
-                let s = kmeans::silhouette(&prepared.data, d.max(1), &c.labels, c.k, &sample);
+                let degenerate = c.k < k;
+                fitted.push((k, c));
+                if degenerate {
+                    break;
+                }
+            }
+            let labelled: Vec<(&[u32], usize)> = fitted
+                .iter()
+                .map(|(_, c)| (c.labels.as_slice(), c.k))
+                .collect();
+            let scores = kmeans::silhouettes(&prepared.data, d.max(1), &labelled, &sample);
+            let mut fits: Vec<(f64, Clustering)> = Vec::new();
+            let mut best = 0;
+            for ((k, c), s) in fitted.into_iter().zip(scores) {
                 candidates.push(Candidate {
                     k,
                     found: c.k,
@@ -207,9 +221,6 @@ pub fn segment(
                     best = fits.len();
                 }
                 fits.push((s, c));
-                if c_is_degenerate(&candidates) {
-                    break;
-                }
             }
             // Keep the previous run's k unless the best beats it by more than the margin.
             let (best_s, best_k) = (fits[best].0, fits[best].1.k);
@@ -357,11 +368,6 @@ pub fn segment(
     outcome.names = names.into_iter().map(|s| s.expect("set")).collect();
     outcome.matched = matched;
     Ok(outcome)
-}
-
-/// Past the number of distinct rows, larger k only repeats the same clustering.
-fn c_is_degenerate(candidates: &[Candidate]) -> bool {
-    candidates.last().is_some_and(|c| c.found < c.k)
 }
 
 /// Format a segment id for output.

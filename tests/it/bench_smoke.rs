@@ -63,3 +63,36 @@ fn tags_vs_duckdb_runs_and_both_engines_agree() {
         assert!(line.ends_with("rows differing: 0"), "{line}");
     }
 }
+
+/// `bench/segment_vs_sklearn.py --case wide`: 30,000 rows × 36 features, k = 5, 10 starts,
+/// in siyu and scikit-learn; both must reach the same inertia (the ratio is printed, not
+/// judged: a debug build's time says nothing).
+#[test]
+fn segment_vs_sklearn_wide_case_runs_and_both_reach_the_same_inertia() {
+    if !python_has("sklearn") {
+        return;
+    }
+    let out = Command::new("python3")
+        .arg(repo().join("bench/segment_vs_sklearn.py"))
+        .args([
+            "--case",
+            "wide",
+            "--runs",
+            "1",
+            "--binary",
+            env!("CARGO_BIN_EXE_siyu"),
+        ])
+        .current_dir(repo())
+        .output()
+        .expect("run python3");
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("ratio siyu/scikit-learn"), "{log}");
+    assert!(log.contains("30,000 rows x 36 features"), "{log}");
+    let diff: f64 = log
+        .lines()
+        .find_map(|l| l.split("siyu is ").nth(1))
+        .and_then(|rest| rest.trim_end_matches('%').parse().ok())
+        .unwrap_or_else(|| panic!("no inertia line\n{log}"));
+    assert!(diff.abs() < 0.1, "inertia differs by {diff}%\n{log}");
+}
