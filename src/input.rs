@@ -18,7 +18,6 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::functions::datetime::expr_fn::to_local_time;
 use datafusion::logical_expr::{Expr, cast, ident, lit};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::SessionContext;
@@ -321,7 +320,7 @@ fn check_schema(spec: &TableSpec, path: &Path, schema: &SchemaRef) -> Vec<Proble
 }
 
 /// The expression that turns a stored column into its contract type.
-fn normalise(kind: Kind, stored: &DataType, name: &str, tz: &str) -> Expr {
+fn normalise(kind: Kind, stored: &DataType, name: &str, tz: &LocalTz) -> Expr {
     let c = ident(name);
     let e = match (kind, stored) {
         (Kind::Id | Kind::Text, DataType::Utf8) => c,
@@ -338,17 +337,31 @@ fn normalise(kind: Kind, stored: &DataType, name: &str, tz: &str) -> Expr {
     e.alias(name)
 }
 
-/// A zoned timestamp as wall-clock time in the job's timezone.
-fn local_time(c: Expr, tz: &str) -> Expr {
-    to_local_time(vec![cast(
+/// The job's timezone and its wall-clock function.
+struct LocalTz {
+    name: String,
+    udf: Arc<datafusion::logical_expr::ScalarUDF>,
+}
+
+/// A zoned timestamp as wall-clock time in the job's timezone (`to_local_time` with the
+/// offsets cached per hour: src/local_time.rs).
+fn local_time(c: Expr, tz: &LocalTz) -> Expr {
+    tz.udf.call(vec![cast(
         c,
-        DataType::Timestamp(TimeUnit::Microsecond, Some(tz.into())),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(tz.name.as_str().into())),
     )])
 }
 
 /// Register every input as a table named after it: a normalising view over its files,
 /// or an empty table with the contract schema when it is absent.
 pub fn register(ctx: &SessionContext, inputs: &[Input], tz: &str) -> Result<()> {
+    let zone: chrono_tz::Tz = tz
+        .parse()
+        .map_err(|_| SiyuError::config(format!("timezone {tz:?} is not an IANA timezone")))?;
+    let tz = &LocalTz {
+        name: zone.name().to_string(),
+        udf: Arc::new(crate::local_time::udf(zone)),
+    };
     for input in inputs {
         let name = input.spec.name;
         let Some(stored) = &input.stored else {

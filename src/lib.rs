@@ -21,6 +21,7 @@ pub mod failpoint;
 pub mod generate;
 pub mod input;
 pub mod job;
+pub mod local_time;
 pub mod logging;
 pub mod manifest;
 pub mod outputs;

@@ -24,19 +24,11 @@ new_categories AS (
     FROM new_products
     GROUP BY category
 ),
-member_category AS (
-    SELECT o.member_id, p.category, SUM(i.line_amount) AS spend
-    FROM paid_orders o
-    JOIN order_items i ON i.order_id = o.order_id
-    JOIN products p ON p.product_id = i.product_id
-    WHERE o.ordered_at >= $as_of - $preference_window_days AND o.ordered_at < $as_of
-    GROUP BY o.member_id, p.category
-),
 -- A member's total by aggregation, not SUM(spend) OVER (PARTITION BY member_id): an
 -- unbounded window buffers its whole input outside the memory pool (docs/sql.md).
 member_spend AS (
     SELECT member_id, SUM(spend) AS total
-    FROM member_category
+    FROM member_category_spend
     GROUP BY member_id
 ),
 affinity AS (
@@ -44,7 +36,7 @@ affinity AS (
         c.member_id,
         c.category,
         CAST(c.spend AS DOUBLE) / CAST(t.total AS DOUBLE) AS share
-    FROM member_category c
+    FROM member_category_spend c
     JOIN member_spend t ON t.member_id = c.member_id
 ),
 signals AS (

@@ -34,13 +34,6 @@ channels AS (
     FROM recent
     GROUP BY member_id, channel
 ),
-category_spend AS (
-    SELECT r.member_id, p.category, SUM(i.line_amount) AS spend
-    FROM recent r
-    JOIN order_items i ON i.order_id = r.order_id
-    JOIN products p ON p.product_id = i.product_id
-    GROUP BY r.member_id, p.category
-),
 -- The top 3 by a ranking window and three columns, not array_agg(… ORDER BY …): the
 -- ordered array_agg kept every category of every member in order, 150 of this file's
 -- 170 seconds at scale 10 (siyu explain --analyze; docs/sql.md).
@@ -49,7 +42,7 @@ ranked_categories AS (
         member_id,
         category,
         ROW_NUMBER() OVER (PARTITION BY member_id ORDER BY spend DESC, category ASC) AS pick
-    FROM category_spend
+    FROM member_category_spend
 ),
 top3 AS (
     SELECT

@@ -917,6 +917,7 @@ fn opportunity_offers_new_products_in_the_members_strongest_category() {
     std::fs::create_dir_all(&sql).unwrap();
     for file in [
         "outreach/campaign_opportunity.sql",
+        "tags/member_category_spend.sql",
         "features/paid_orders.sql",
     ] {
         let name = Path::new(file).file_name().unwrap();

@@ -1,0 +1,226 @@
+//! Wall-clock time in the job's timezone: the conversion every zoned input timestamp goes
+//! through (`src/input.rs`), once per row of every scan.
+//!
+//! DataFusion's `to_local_time` looks the UTC offset up in the zone's transition table for
+//! every value (a binary search in chrono-tz, ~80 ns a row: 1.5 s of each 19M-row scan of
+//! `community_events` at scale 10). Offsets change a few times a year at most, so this
+//! function looks them up once per UTC hour and keeps them in a small direct-mapped cache:
+//! an hour whose first and last microsecond have the same offset has it throughout (no
+//! zone in the tz database changes its offset twice within an hour); an hour holding a
+//! transition is looked up per value. The result is the same as `to_local_time`'s on
+//! every value (a test compares them around transitions in several zones).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Offset, TimeZone};
+use datafusion::arrow::array::{Array, ArrayRef, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::{ScalarValue, exec_datafusion_err, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+const HOUR_US: i64 = 3_600_000_000;
+const SLOTS: usize = 1024;
+
+/// `siyu_local_time(ts)`: a `Timestamp(µs, zone)` as the naive `Timestamp(µs)` wall-clock
+/// time in `tz` — what `to_local_time(CAST(ts AS Timestamp(µs, tz)))` returns.
+pub fn udf(tz: chrono_tz::Tz) -> ScalarUDF {
+    ScalarUDF::new_from_impl(LocalTime {
+        tz,
+        signature: Signature::exact(
+            vec![DataType::Timestamp(
+                TimeUnit::Microsecond,
+                Some(tz.name().into()),
+            )],
+            Volatility::Immutable,
+        ),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct LocalTime {
+    tz: chrono_tz::Tz,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for LocalTime {
+    fn name(&self) -> &str {
+        "siyu_local_time"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Timestamp(TimeUnit::Microsecond, None))
+    }
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let mut cache = OffsetCache::new(self.tz);
+        match args.args.as_slice() {
+            [ColumnarValue::Array(a)] => {
+                let a = a
+                    .as_any()
+                    .downcast_ref::<TimestampMicrosecondArray>()
+                    .ok_or_else(|| {
+                        exec_datafusion_err!(
+                            "siyu_local_time expects Timestamp(µs), got {}",
+                            a.data_type()
+                        )
+                    })?;
+                // Null slots may hold anything: they are not converted, and stay null.
+                let mut values = Vec::with_capacity(a.len());
+                for (i, &ts) in a.values().iter().enumerate() {
+                    values.push(if a.is_valid(i) { cache.local(ts)? } else { 0 });
+                }
+                let out = TimestampMicrosecondArray::new(values.into(), a.nulls().cloned());
+                Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+            }
+            [ColumnarValue::Scalar(ScalarValue::TimestampMicrosecond(v, _))] => {
+                Ok(ColumnarValue::Scalar(ScalarValue::TimestampMicrosecond(
+                    v.map(|ts| cache.local(ts)).transpose()?,
+                    None,
+                )))
+            }
+            other => exec_err!("siyu_local_time expects one Timestamp(µs), got {other:?}"),
+        }
+    }
+}
+
+/// UTC offsets by UTC hour, direct-mapped.
+struct OffsetCache {
+    tz: chrono_tz::Tz,
+    hours: [i64; SLOTS],
+    offsets_us: [i64; SLOTS],
+}
+
+impl OffsetCache {
+    fn new(tz: chrono_tz::Tz) -> OffsetCache {
+        OffsetCache {
+            tz,
+            hours: [i64::MIN; SLOTS],
+            offsets_us: [0; SLOTS],
+        }
+    }
+
+    fn offset_at(&self, ts: i64) -> datafusion::error::Result<i64> {
+        let utc = DateTime::from_timestamp_micros(ts)
+            .ok_or_else(|| exec_datafusion_err!("timestamp {ts} µs is out of range"))?;
+        let seconds = self
+            .tz
+            .offset_from_utc_datetime(&utc.naive_utc())
+            .fix()
+            .local_minus_utc();
+        Ok(i64::from(seconds) * 1_000_000)
+    }
+
+    fn local(&mut self, ts: i64) -> datafusion::error::Result<i64> {
+        let hour = ts.div_euclid(HOUR_US);
+        let slot = (hour as usize) % SLOTS;
+        let offset = if self.hours[slot] == hour {
+            self.offsets_us[slot]
+        } else {
+            let start = hour.checked_mul(HOUR_US);
+            let (first, last) = match start.and_then(|s| Some((s, s.checked_add(HOUR_US - 1)?))) {
+                Some((s, e)) => (self.offset_at(s), self.offset_at(e)),
+                None => (self.offset_at(ts), self.offset_at(ts)),
+            };
+            match (first, last) {
+                (Ok(a), Ok(b)) if a == b => {
+                    self.hours[slot] = hour;
+                    self.offsets_us[slot] = a;
+                    a
+                }
+                // A transition in this hour (or its edge out of range): this value only.
+                _ => self.offset_at(ts)?,
+            }
+        };
+        ts.checked_add(offset)
+            .ok_or_else(|| exec_datafusion_err!("timestamp {ts} µs is out of range"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::TimestampMicrosecondType;
+    use datafusion::functions::datetime::to_local_time::adjust_to_local_time;
+    use rand::{Rng, SeedableRng};
+
+    fn reference(ts: i64, tz: &str) -> i64 {
+        adjust_to_local_time::<TimestampMicrosecondType>(ts, tz.parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn agrees_with_to_local_time_everywhere_and_at_every_transition() {
+        // Zones with DST (New York, London), a half-hour DST shift (Lord Howe), odd
+        // offsets (Kathmandu +05:45), the job default (Shanghai, DST 1986–1991) and
+        // historic local mean time (before 1900).
+        let zones = [
+            "Asia/Shanghai",
+            "America/New_York",
+            "Europe/London",
+            "Australia/Lord_Howe",
+            "Asia/Kathmandu",
+            "UTC",
+        ];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for name in zones {
+            let tz: chrono_tz::Tz = name.parse().unwrap();
+            let mut cache = OffsetCache::new(tz);
+            // Random instants 1850–2150, then every 7 minutes 13 seconds through two
+            // years with transitions, in both directions so the cache is hit and missed.
+            let mut values: Vec<i64> = (0..20_000)
+                .map(|_| rng.random_range(-3_786_825_600_000_000i64..5_680_281_600_000_000))
+                .collect();
+            let step = 433_000_000;
+            values
+                .extend((0..(2 * 365 * 24 * 3600 / 433)).map(|i| 1_288_000_000_000_000 + i * step));
+            values.extend((0..10_000).map(|i| 1_773_000_000_000_000 - i * 61_000_000));
+            for ts in values {
+                assert_eq!(
+                    cache.local(ts).unwrap(),
+                    reference(ts, name),
+                    "{name} at {ts} µs"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn nulls_stay_null_and_arrays_keep_their_length() {
+        let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+        let f = udf(tz);
+        let input = TimestampMicrosecondArray::from(vec![Some(0), None, Some(HOUR_US)])
+            .with_timezone("Asia/Shanghai");
+        let arg_type = input.data_type().clone();
+        let out = f
+            .invoke_with_args(ScalarFunctionArgs {
+                args: vec![ColumnarValue::Array(Arc::new(input))],
+                arg_fields: vec![Arc::new(datafusion::arrow::datatypes::Field::new(
+                    "t", arg_type, true,
+                ))],
+                number_rows: 3,
+                return_field: Arc::new(datafusion::arrow::datatypes::Field::new(
+                    "r",
+                    DataType::Timestamp(TimeUnit::Microsecond, None),
+                    true,
+                )),
+                config_options: Arc::new(Default::default()),
+            })
+            .unwrap();
+        let ColumnarValue::Array(a) = out else {
+            panic!("an array")
+        };
+        let a = a
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .unwrap();
+        assert_eq!(a.len(), 3);
+        assert_eq!(a.value(0), 8 * HOUR_US);
+        assert!(a.is_null(1));
+        assert_eq!(a.value(2), 9 * HOUR_US);
+    }
+}
