@@ -28,6 +28,9 @@ impl Node {
 pub struct Schedule {
     /// Indices into the node list; within a level, sorted by step name.
     pub levels: Vec<Vec<usize>>,
+    /// For each node, the nodes it waits for (sorted): a step may start as soon as
+    /// these are done, whatever else of its level is still running.
+    pub deps: Vec<Vec<usize>>,
 }
 
 impl Schedule {
@@ -136,7 +139,10 @@ pub fn schedule(
         done += ready.len();
         levels.push(ready);
     }
-    Ok(Schedule { levels })
+    Ok(Schedule {
+        levels,
+        deps: deps.into_iter().map(|d| d.into_iter().collect()).collect(),
+    })
 }
 
 /// Describe one cycle among the steps that could not be ordered.

@@ -4,13 +4,16 @@
 //! DataFusion's `to_local_time` looks the UTC offset up in the zone's transition table for
 //! every value (a binary search in chrono-tz, ~80 ns a row: 1.5 s of each 19M-row scan of
 //! `community_events` at scale 10). Offsets change a few times a year at most, so this
-//! function looks them up once per UTC hour and keeps them in a small direct-mapped cache:
-//! an hour whose first and last microsecond have the same offset has it throughout (no
-//! zone in the tz database changes its offset twice within an hour); an hour holding a
-//! transition is looked up per value. The result is the same as `to_local_time`'s on
-//! every value (a test compares them around transitions in several zones).
+//! function looks them up once per UTC day, in a table of the days 1900–2100 shared by
+//! every batch and thread of the session and filled as days are met: a day whose first
+//! and last microsecond have the same offset has it throughout (no zone in the tz
+//! database changes its offset twice within a day and back); a day holding a transition,
+//! and any instant outside the table, is looked up per value. The result is the same as
+//! `to_local_time`'s on every value (a test compares them around transitions in several
+//! zones).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Offset, TimeZone};
 use datafusion::arrow::array::{Array, ArrayRef, TimestampMicrosecondArray};
@@ -20,14 +23,20 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
-const HOUR_US: i64 = 3_600_000_000;
-const SLOTS: usize = 1024;
+const DAY_US: i64 = 86_400_000_000;
+/// 1900-01-01 and 2101-01-01 as days since 1970-01-01.
+const FIRST_DAY: i64 = -25_567;
+const END_DAY: i64 = 47_847;
+/// Table entries: not looked up yet, or a day with a transition.
+const UNKNOWN: i64 = i64::MIN;
+const TRANSITION: i64 = i64::MIN + 1;
 
 /// `siyu_local_time(ts)`: a `Timestamp(µs, zone)` as the naive `Timestamp(µs)` wall-clock
 /// time in `tz` — what `to_local_time(CAST(ts AS Timestamp(µs, tz)))` returns.
 pub fn udf(tz: chrono_tz::Tz) -> ScalarUDF {
     ScalarUDF::new_from_impl(LocalTime {
         tz,
+        days: Arc::new(DayOffsets::new(tz)),
         signature: Signature::exact(
             vec![DataType::Timestamp(
                 TimeUnit::Microsecond,
@@ -38,10 +47,24 @@ pub fn udf(tz: chrono_tz::Tz) -> ScalarUDF {
     })
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 struct LocalTime {
     tz: chrono_tz::Tz,
+    days: Arc<DayOffsets>,
     signature: Signature,
+}
+
+// Two instances are the same function when their zones are (the table is a cache).
+impl PartialEq for LocalTime {
+    fn eq(&self, other: &Self) -> bool {
+        self.tz == other.tz
+    }
+}
+impl Eq for LocalTime {}
+impl std::hash::Hash for LocalTime {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.tz.hash(state);
+    }
 }
 
 impl ScalarUDFImpl for LocalTime {
@@ -58,7 +81,7 @@ impl ScalarUDFImpl for LocalTime {
         &self,
         args: ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
-        let mut cache = OffsetCache::new(self.tz);
+        let cache = &self.days;
         match args.args.as_slice() {
             [ColumnarValue::Array(a)] => {
                 let a = a
@@ -89,19 +112,25 @@ impl ScalarUDFImpl for LocalTime {
     }
 }
 
-/// UTC offsets by UTC hour, direct-mapped.
-struct OffsetCache {
+/// UTC offsets by UTC day, filled on first use; shared by every batch and thread.
+struct DayOffsets {
     tz: chrono_tz::Tz,
-    hours: [i64; SLOTS],
-    offsets_us: [i64; SLOTS],
+    offsets_us: Box<[AtomicI64]>,
 }
 
-impl OffsetCache {
-    fn new(tz: chrono_tz::Tz) -> OffsetCache {
-        OffsetCache {
+impl std::fmt::Debug for DayOffsets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DayOffsets({})", self.tz.name())
+    }
+}
+
+impl DayOffsets {
+    fn new(tz: chrono_tz::Tz) -> DayOffsets {
+        DayOffsets {
             tz,
-            hours: [i64::MIN; SLOTS],
-            offsets_us: [0; SLOTS],
+            offsets_us: (FIRST_DAY..END_DAY)
+                .map(|_| AtomicI64::new(UNKNOWN))
+                .collect(),
         }
     }
 
@@ -116,26 +145,30 @@ impl OffsetCache {
         Ok(i64::from(seconds) * 1_000_000)
     }
 
-    fn local(&mut self, ts: i64) -> datafusion::error::Result<i64> {
-        let hour = ts.div_euclid(HOUR_US);
-        let slot = (hour as usize) % SLOTS;
-        let offset = if self.hours[slot] == hour {
-            self.offsets_us[slot]
-        } else {
-            let start = hour.checked_mul(HOUR_US);
-            let (first, last) = match start.and_then(|s| Some((s, s.checked_add(HOUR_US - 1)?))) {
-                Some((s, e)) => (self.offset_at(s), self.offset_at(e)),
-                None => (self.offset_at(ts), self.offset_at(ts)),
-            };
-            match (first, last) {
-                (Ok(a), Ok(b)) if a == b => {
-                    self.hours[slot] = hour;
-                    self.offsets_us[slot] = a;
-                    a
-                }
-                // A transition in this hour (or its edge out of range): this value only.
-                _ => self.offset_at(ts)?,
+    /// The day's offset when it has one throughout, else [`TRANSITION`].
+    fn day_offset(&self, day: i64) -> datafusion::error::Result<i64> {
+        let first = self.offset_at(day * DAY_US)?;
+        let last = self.offset_at(day * DAY_US + DAY_US - 1)?;
+        Ok(if first == last { first } else { TRANSITION })
+    }
+
+    fn local(&self, ts: i64) -> datafusion::error::Result<i64> {
+        let day = ts.div_euclid(DAY_US);
+        let offset = if (FIRST_DAY..END_DAY).contains(&day) {
+            let slot = &self.offsets_us[(day - FIRST_DAY) as usize];
+            let mut known = slot.load(Ordering::Relaxed);
+            if known == UNKNOWN {
+                // Racing threads compute the same value: storing it twice is harmless.
+                known = self.day_offset(day)?;
+                slot.store(known, Ordering::Relaxed);
             }
+            if known == TRANSITION {
+                self.offset_at(ts)?
+            } else {
+                known
+            }
+        } else {
+            self.offset_at(ts)?
         };
         ts.checked_add(offset)
             .ok_or_else(|| exec_datafusion_err!("timestamp {ts} µs is out of range"))
@@ -169,7 +202,7 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         for name in zones {
             let tz: chrono_tz::Tz = name.parse().unwrap();
-            let mut cache = OffsetCache::new(tz);
+            let cache = DayOffsets::new(tz);
             // Random instants 1850–2150, then every 7 minutes 13 seconds through two
             // years with transitions, in both directions so the cache is hit and missed.
             let mut values: Vec<i64> = (0..20_000)
@@ -193,6 +226,7 @@ mod tests {
     fn nulls_stay_null_and_arrays_keep_their_length() {
         let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
         let f = udf(tz);
+        const HOUR_US: i64 = 3_600_000_000;
         let input = TimestampMicrosecondArray::from(vec![Some(0), None, Some(HOUR_US)])
             .with_timezone("Asia/Shanghai");
         let arg_type = input.data_type().clone();

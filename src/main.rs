@@ -44,6 +44,10 @@ enum Command {
         /// Memory budget for query execution (e.g. 2G); operators spill to disk beyond it.
         #[arg(long, value_parser = siyu::session::parse_size)]
         memory_limit: Option<usize>,
+        /// Steps run at once, each as soon as what it reads is written [default: one per
+        /// core; 1 with --memory-limit]. Outputs do not depend on it.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        concurrent_steps: Option<u16>,
     },
     /// Check the job file, SQL files, params and input schemas without running.
     Check {
@@ -187,6 +191,7 @@ impl JobArgs {
             input_dir: self.input_dir,
             out,
             memory_limit,
+            concurrent_steps: None,
         }
     }
 }
@@ -263,9 +268,13 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
             job_args,
             out,
             memory_limit,
+            concurrent_steps,
         } => {
-            let summary =
-                runner::run(&job, &job_args.options(out, memory_limit), log_format).await?;
+            let opts = Options {
+                concurrent_steps: concurrent_steps.map(usize::from),
+                ..job_args.options(out, memory_limit)
+            };
+            let summary = runner::run(&job, &opts, log_format).await?;
             for t in &summary.tables {
                 println!("{}\t{} rows", t.name, t.rows);
             }

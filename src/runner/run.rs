@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use tracing::{info, warn};
 
 use super::record::{self, RunFacts, StepTiming};
@@ -65,9 +65,11 @@ pub async fn run_with(
 
     let session =
         crate::session::new_session(opts.memory_limit, Some(&staging.work.join("spill")))?;
-    let p = prepare(job, opts, session, registry)
-        .await
-        .map_err(SiyuError::many)?;
+    let p = Arc::new(
+        prepare(job, opts, session, registry)
+            .await
+            .map_err(SiyuError::many)?,
+    );
     let ctx = &p.ctx;
     info!(job = %ctx.job.name, as_of = %ctx.as_of, run_id = %run_id, steps = p.steps.len(), "run started");
     for input in ctx.inputs.iter() {
@@ -98,62 +100,8 @@ pub async fn run_with(
     ));
     ctx.attach_sink(sink.clone())?;
 
-    let progress = Progress::new(p.steps.len(), log_format);
-    let mut timings = Vec::new();
-    // Independent steps run together, except under a memory budget, which then goes to
-    // one query at a time rather than being split thin between several.
-    let concurrency = if opts.memory_limit.is_some() {
-        1
-    } else {
-        usize::MAX
-    };
-    for (level, ids) in p.schedule.levels.iter().enumerate() {
-        let runs = ids.iter().map(|&i| {
-            let s = &p.steps[i];
-            let progress = &progress;
-            async move {
-                progress.running(s.name());
-                let start = started.elapsed().as_secs_f64();
-                let t = Instant::now();
-                crate::failpoint::hit(&format!("step_started:{}", s.name()));
-                // The step's own session, so its memory is counted apart from the
-                // steps running beside it.
-                let (session, pool) = crate::session::step_session(&ctx.session)?;
-                s.run(&ctx.with_session(session))
-                    .await
-                    .map_err(|e| e.in_step(s.name()).at(s.source.clone()))?;
-                progress.step_done();
-                Ok::<_, SiyuError>(StepTiming {
-                    step: i,
-                    level,
-                    start_seconds: start,
-                    seconds: t.elapsed().as_secs_f64(),
-                    peak_memory_bytes: pool.peak() as u64,
-                })
-            }
-        });
-        let done: Vec<StepTiming> = futures::stream::iter(runs)
-            .buffered(concurrency.min(ids.len()))
-            .try_collect()
-            .await?;
-        let written = sink.written();
-        for t in done {
-            let s = &p.steps[t.step];
-            let rows: Vec<(&str, u64)> = written
-                .iter()
-                .filter(|w| s.writes().contains(&w.name))
-                .map(|w| (w.name.as_str(), w.rows))
-                .collect();
-            let spilled: u64 = written
-                .iter()
-                .filter(|w| s.writes().contains(&w.name))
-                .map(|w| w.spilled_bytes)
-                .sum();
-            info!(step = s.name(), kind = s.kind, seconds = format!("{:.3}", t.seconds), rows = ?rows,
-                  peak_memory_bytes = t.peak_memory_bytes, spilled_bytes = spilled, "step done");
-            timings.push(t);
-        }
-    }
+    let progress = Arc::new(Progress::new(p.steps.len(), log_format));
+    let timings = execute(&p, &sink, &progress, started, opts).await?;
     drop(progress);
 
     let tables = sink.written();
@@ -176,4 +124,135 @@ pub async fn run_with(
         published,
         tables: tables.into_iter().filter(|t| t.published).collect(),
     })
+}
+
+/// How many steps run at once: `--concurrent-steps`, else one under a memory budget (which
+/// then goes to one query at a time rather than being split thin between several), else
+/// as many as there are cores — each step's query is itself parallel, so more would only
+/// hold more memory at once.
+fn steps_at_once(opts: &Options) -> usize {
+    match (opts.concurrent_steps, opts.memory_limit) {
+        (Some(n), _) => n.max(1),
+        (None, Some(_)) => 1,
+        (None, None) => std::thread::available_parallelism().map_or(2, |n| n.get()),
+    }
+}
+
+/// Run every step, each as its own task (so steps that run together use different cores)
+/// and each as soon as the steps it reads from are done, in schedule order among those
+/// ready. The first failure stops the others and is returned; the timings come back in
+/// schedule order.
+async fn execute(
+    p: &Arc<super::prepare::Prepared>,
+    sink: &Arc<StagingSink>,
+    progress: &Arc<Progress>,
+    started: Instant,
+    opts: &Options,
+) -> Result<Vec<StepTiming>> {
+    let order: Vec<usize> = p.schedule.order().collect();
+    let mut level_of = vec![0; p.steps.len()];
+    for (level, ids) in p.schedule.levels.iter().enumerate() {
+        for &i in ids {
+            level_of[i] = level;
+        }
+    }
+    let mut waiting: Vec<usize> = p.schedule.deps.iter().map(Vec::len).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); p.steps.len()];
+    for (i, deps) in p.schedule.deps.iter().enumerate() {
+        for &d in deps {
+            dependents[d].push(i);
+        }
+    }
+    let limit = steps_at_once(opts);
+    let mut started_steps = vec![false; p.steps.len()];
+    let mut running = futures::stream::FuturesUnordered::new();
+    let mut timings: Vec<StepTiming> = Vec::new();
+    let mut failure: Option<SiyuError> = None;
+    loop {
+        while failure.is_none() && running.len() < limit {
+            let Some(&i) = order
+                .iter()
+                .find(|&&i| !started_steps[i] && waiting[i] == 0)
+            else {
+                break;
+            };
+            started_steps[i] = true;
+            let (p, progress, level) = (Arc::clone(p), Arc::clone(progress), level_of[i]);
+            running.push(tokio::spawn(async move {
+                let s = &p.steps[i];
+                progress.running(s.name());
+                let start = started.elapsed().as_secs_f64();
+                let t = Instant::now();
+                crate::failpoint::hit(&format!("step_started:{}", s.name()));
+                // The step's own session, so its memory is counted apart from the
+                // steps running beside it.
+                let (session, pool) = crate::session::step_session(&p.ctx.session)?;
+                s.run(&p.ctx.with_session(session))
+                    .await
+                    .map_err(|e| e.in_step(s.name()).at(s.source.clone()))?;
+                progress.step_done();
+                Ok::<_, SiyuError>(StepTiming {
+                    step: i,
+                    level,
+                    start_seconds: start,
+                    seconds: t.elapsed().as_secs_f64(),
+                    peak_memory_bytes: pool.peak() as u64,
+                })
+            }));
+        }
+        let Some(done) = running.next().await else {
+            break;
+        };
+        let timing = match done {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                if failure.is_none() {
+                    // Stop the others: nothing of a failed run is published.
+                    for other in running.iter() {
+                        other.abort();
+                    }
+                }
+                failure.get_or_insert(e);
+                continue;
+            }
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                failure.get_or_insert(SiyuError::runtime(format!("a step was cancelled: {e}")));
+                continue;
+            }
+        };
+        if failure.is_some() {
+            continue;
+        }
+        let s = &p.steps[timing.step];
+        let written = sink.written();
+        let rows: Vec<(&str, u64)> = written
+            .iter()
+            .filter(|w| s.writes().contains(&w.name))
+            .map(|w| (w.name.as_str(), w.rows))
+            .collect();
+        let spilled: u64 = written
+            .iter()
+            .filter(|w| s.writes().contains(&w.name))
+            .map(|w| w.spilled_bytes)
+            .sum();
+        info!(step = s.name(), kind = s.kind, seconds = format!("{:.3}", timing.seconds), rows = ?rows,
+              peak_memory_bytes = timing.peak_memory_bytes, spilled_bytes = spilled, "step done");
+        for &j in &dependents[timing.step] {
+            waiting[j] -= 1;
+        }
+        timings.push(timing);
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let position: Vec<usize> = {
+        let mut pos = vec![0; p.steps.len()];
+        for (k, &i) in order.iter().enumerate() {
+            pos[i] = k;
+        }
+        pos
+    };
+    timings.sort_by_key(|t| position[t.step]);
+    Ok(timings)
 }

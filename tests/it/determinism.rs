@@ -15,6 +15,10 @@ use rand_chacha::ChaCha8Rng;
 const AS_OF: &str = "2026-11-01";
 
 fn run_nightly(dir: &Path, out: &Path, input_dir: Option<&Path>) -> PathBuf {
+    run_nightly_with(dir, out, input_dir, &[])
+}
+
+fn run_nightly_with(dir: &Path, out: &Path, input_dir: Option<&Path>, extra: &[&str]) -> PathBuf {
     let job = repo().join("jobs/nightly.toml");
     let mut args = vec![
         "run".to_string(),
@@ -28,6 +32,7 @@ fn run_nightly(dir: &Path, out: &Path, input_dir: Option<&Path>) -> PathBuf {
         args.push("--input-dir".into());
         args.push(d.display().to_string());
     }
+    args.extend(extra.iter().map(|a| a.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = siyu(&args, dir);
     assert!(o.status.success(), "{}", text(&o));
@@ -44,19 +49,39 @@ fn parquet_files(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Twice, and with steps one at a time and eight at once: steps run as soon as what
+/// they read is written, in whatever order they finish, and the bytes must not care.
 #[test]
 fn same_inputs_twice_give_byte_identical_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let a = run_nightly(dir.path(), &dir.path().join("a"), None);
     let b = run_nightly(dir.path(), &dir.path().join("b"), None);
+    let c = run_nightly_with(
+        dir.path(),
+        &dir.path().join("c"),
+        None,
+        &["--concurrent-steps", "1"],
+    );
+    let d = run_nightly_with(
+        dir.path(),
+        &dir.path().join("d"),
+        None,
+        &["--concurrent-steps", "8"],
+    );
     let files = parquet_files(&a);
     assert!(files.len() >= 18, "{files:?}");
-    assert_eq!(files, parquet_files(&b));
-    for f in &files {
-        assert!(
-            fs::read(a.join(f)).unwrap() == fs::read(b.join(f)).unwrap(),
-            "{f} differs between two runs"
-        );
+    for (other, how) in [
+        (&b, "a second run"),
+        (&c, "one step at a time"),
+        (&d, "eight steps at once"),
+    ] {
+        assert_eq!(files, parquet_files(other));
+        for f in &files {
+            assert!(
+                fs::read(a.join(f)).unwrap() == fs::read(other.join(f)).unwrap(),
+                "{f} differs in {how}"
+            );
+        }
     }
 }
 
