@@ -44,8 +44,8 @@ enum Command {
         /// Memory budget for query execution (e.g. 2G); operators spill to disk beyond it.
         #[arg(long, value_parser = siyu::session::parse_size)]
         memory_limit: Option<usize>,
-        /// Steps run at once, each as soon as what it reads is written [default: one per
-        /// core; 1 with --memory-limit]. Outputs do not depend on it.
+        /// Steps run at once, each as soon as what it reads is written [default: 1; each
+        /// step's query already uses every core]. Outputs do not depend on it.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         concurrent_steps: Option<u16>,
     },

@@ -11,9 +11,6 @@ WITH events AS (
     FROM community_events
     WHERE occurred_at < $as_of
 ),
-buyers AS (
-    SELECT DISTINCT member_id FROM paid_orders
-),
 per_member AS (
     SELECT
         e.group_id,
@@ -24,7 +21,7 @@ per_member AS (
         COUNT(*) FILTER (WHERE e.event_type = 'share') AS shares,
         COUNT(*) FILTER (WHERE e.event_type = 'invite' AND b.member_id IS NOT NULL) AS converted_invites
     FROM events e
-    LEFT JOIN buyers b ON b.member_id = e.target_member_id
+    LEFT JOIN paid_members b ON b.member_id = e.target_member_id
     WHERE e.month_index < CAST(date_part('year', $as_of) AS BIGINT) * 12 + CAST(date_part('month', $as_of) AS BIGINT) - 1
       AND e.month_index >= CAST(date_part('year', $as_of) AS BIGINT) * 12 + CAST(date_part('month', $as_of) AS BIGINT) - 1 - $diagnosis_months
     GROUP BY e.group_id, e.month_index, e.member_id

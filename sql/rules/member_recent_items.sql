@@ -3,8 +3,7 @@
 -- applies a rule when its antecedent is among these items, and does not recommend an
 -- item in here again unless it is consumable.
 SELECT DISTINCT
-    o.member_id,
-    i.product_id AS item
-FROM paid_orders o
-JOIN order_items i ON i.order_id = o.order_id
-WHERE o.ordered_at >= $as_of - $recommend_window_days
+    member_id,
+    product_id AS item
+FROM paid_lines
+WHERE ordered_at >= $as_of - $recommend_window_days

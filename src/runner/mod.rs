@@ -36,7 +36,6 @@ pub struct Options {
     pub input_dir: Option<PathBuf>,
     pub out: PathBuf,
     pub memory_limit: Option<usize>,
-    /// Steps run at once (`--concurrent-steps`); by default one under a memory limit,
-    /// else one per core.
+    /// Steps run at once (`--concurrent-steps`); one by default.
     pub concurrent_steps: Option<usize>,
 }
