@@ -1,7 +1,8 @@
 //! The staging sink: where a running job's steps put their tables.
 //!
-//! Published tables are written sorted into the staging directory itself; intermediate
-//! ones, as computed, into its `_work/` subdirectory (removed before publishing). Either
+//! Published tables are written sorted (zstd) into the staging directory itself;
+//! intermediate ones, as computed (LZ4), into its `_work/` subdirectory (removed before
+//! publishing). Either
 //! way the table is then registered over its file, so later steps read what was written
 //! instead of recomputing it.
 
@@ -82,7 +83,7 @@ impl TableSink for StagingSink {
             } else {
                 (
                     self.work.join(format!("{name}.parquet")),
-                    ParquetOptions::working(metadata),
+                    ParquetOptions::intermediate(metadata),
                 )
             };
             let file = write_dataframe(df, &path, &options).await?;
