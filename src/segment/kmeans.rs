@@ -81,15 +81,8 @@ pub fn assign(data: &[f64], d: usize, centroids: &[f64]) -> (Vec<u32>, Vec<f64>)
         .for_each(|(c, (ls, ds))| {
             for (r, (l, dd)) in ls.iter_mut().zip(ds.iter_mut()).enumerate() {
                 let row = &data[(c * CHUNK + r) * d..(c * CHUNK + r + 1) * d];
-                let (mut best, mut bd) = (0u32, f64::INFINITY);
-                for (j, cen) in centroids.chunks_exact(d).enumerate() {
-                    let x = sq(row, cen);
-                    if x < bd {
-                        bd = x;
-                        best = j as u32;
-                    }
-                }
-                *l = best;
+                let (best, bd) = nearest(centroids.chunks_exact(d).map(|cen| sq(row, cen)));
+                *l = best as u32;
                 *dd = bd;
             }
         });
@@ -264,35 +257,16 @@ fn step_lanes<const L: usize>(
             lanes[f][j] = x;
         }
     }
-    let partials: Vec<(Vec<f64>, Vec<u64>, f64)> = data
-        .par_chunks(CHUNK * d)
-        .map(|rows| {
-            let (mut s, mut c, mut total) = (vec![0.0; k * d], vec![0u64; k], 0.0);
-            for row in rows.chunks_exact(d) {
-                let mut acc = [0.0f64; L];
-                for (&x, cen) in row.iter().zip(&lanes) {
-                    for j in 0..L {
-                        let t = x - cen[j];
-                        acc[j] += t * t;
-                    }
-                }
-                let (mut best, mut bd) = (0usize, f64::INFINITY);
-                for (j, &x) in acc[..k].iter().enumerate() {
-                    if x < bd {
-                        bd = x;
-                        best = j;
-                    }
-                }
-                c[best] += 1;
-                total += bd;
-                for (a, x) in s[best * d..(best + 1) * d].iter_mut().zip(row) {
-                    *a += x;
-                }
+    step_rows(data, d, k, |row| {
+        let mut acc = [0.0f64; L];
+        for (&x, cen) in row.iter().zip(&lanes) {
+            for j in 0..L {
+                let t = x - cen[j];
+                acc[j] += t * t;
             }
-            (s, c, total)
-        })
-        .collect();
-    merge_step_partials(partials, k * d, k)
+        }
+        nearest(acc[..k].iter().copied())
+    })
 }
 
 fn step_fixed<const D: usize>(data: &[f64], centroids: &[f64]) -> (Vec<f64>, Vec<u64>, f64) {
@@ -329,20 +303,38 @@ fn step_fixed<const D: usize>(data: &[f64], centroids: &[f64]) -> (Vec<f64>, Vec
 }
 
 fn step_dyn(data: &[f64], d: usize, centroids: &[f64]) -> (Vec<f64>, Vec<u64>, f64) {
-    let k = centroids.len() / d;
+    step_rows(data, d, centroids.len() / d, |row| {
+        nearest(centroids.chunks_exact(d).map(|cen| sq(row, cen)))
+    })
+}
+
+/// The index and value of the smallest distance, ties to the lower index.
+fn nearest(dists: impl Iterator<Item = f64>) -> (usize, f64) {
+    let (mut best, mut bd) = (0usize, f64::INFINITY);
+    for (j, x) in dists.enumerate() {
+        if x < bd {
+            bd = x;
+            best = j;
+        }
+    }
+    (best, bd)
+}
+
+/// The fused step over rows of width `d` and `k` centroids, given each row's nearest
+/// centroid and its squared distance: per fixed chunk the sums, counts and inertia, merged
+/// in chunk order.
+fn step_rows(
+    data: &[f64],
+    d: usize,
+    k: usize,
+    nearest: impl Fn(&[f64]) -> (usize, f64) + Sync,
+) -> (Vec<f64>, Vec<u64>, f64) {
     let partials: Vec<(Vec<f64>, Vec<u64>, f64)> = data
         .par_chunks(CHUNK * d)
         .map(|rows| {
             let (mut s, mut c, mut total) = (vec![0.0; k * d], vec![0u64; k], 0.0);
             for row in rows.chunks_exact(d) {
-                let (mut best, mut bd) = (0usize, f64::INFINITY);
-                for (j, cen) in centroids.chunks_exact(d).enumerate() {
-                    let x = sq(row, cen);
-                    if x < bd {
-                        bd = x;
-                        best = j;
-                    }
-                }
+                let (best, bd) = nearest(row);
                 c[best] += 1;
                 total += bd;
                 for (acc, x) in s[best * d..(best + 1) * d].iter_mut().zip(row) {

@@ -26,6 +26,21 @@ fn python_has(module: &str) -> bool {
     ok
 }
 
+/// `python3 bench/SCRIPT ARGS… --binary <this build's siyu>` from the repository root; its
+/// log, after asserting it exited 0.
+fn run_bench(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg(repo().join("bench").join(script))
+        .args(args)
+        .args(["--binary", env!("CARGO_BIN_EXE_siyu")])
+        .current_dir(repo())
+        .output()
+        .expect("run python3");
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    log
+}
+
 /// `bench/tags_vs_duckdb.py` on testdata/: it derives the SQL-only job from
 /// `jobs/nightly.toml`, runs it in siyu and in DuckDB, and exits 1 unless every published
 /// table is identical in both.
@@ -34,21 +49,7 @@ fn tags_vs_duckdb_runs_and_both_engines_agree() {
     if !python_has("duckdb") {
         return;
     }
-    let out = Command::new("python3")
-        .arg(repo().join("bench/tags_vs_duckdb.py"))
-        .args([
-            "--data",
-            "testdata",
-            "--runs",
-            "1",
-            "--binary",
-            env!("CARGO_BIN_EXE_siyu"),
-        ])
-        .current_dir(repo())
-        .output()
-        .expect("run python3");
-    let log = text(&out);
-    assert!(out.status.success(), "{log}");
+    let log = run_bench("tags_vs_duckdb.py", &["--data", "testdata", "--runs", "1"]);
     assert!(log.contains("ratio siyu/duckdb"), "{log}");
     for table in [
         "member_tags",
@@ -72,21 +73,7 @@ fn segment_vs_sklearn_wide_case_runs_and_both_reach_the_same_inertia() {
     if !python_has("sklearn") {
         return;
     }
-    let out = Command::new("python3")
-        .arg(repo().join("bench/segment_vs_sklearn.py"))
-        .args([
-            "--case",
-            "wide",
-            "--runs",
-            "1",
-            "--binary",
-            env!("CARGO_BIN_EXE_siyu"),
-        ])
-        .current_dir(repo())
-        .output()
-        .expect("run python3");
-    let log = text(&out);
-    assert!(out.status.success(), "{log}");
+    let log = run_bench("segment_vs_sklearn.py", &["--case", "wide", "--runs", "1"]);
     assert!(log.contains("ratio siyu/scikit-learn"), "{log}");
     assert!(log.contains("30,000 rows x 36 features"), "{log}");
     let diff: f64 = log
