@@ -1021,3 +1021,103 @@ tables = ["opportunity"]
         ]
     );
 }
+
+/// campaign_cross_sell by hand, from a stand-in for the recommend step's table: the lists
+/// are in rank order however the rows arrive (ranks 2 and 10 in number order, not text
+/// order), ranks above `cross_sell_products` are left out, the score is the best
+/// recommendation's, and the two control characters the file sorts with are spaces in a
+/// value rather than cutting it in two.
+#[test]
+fn cross_sell_lists_follow_the_recommendation_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let members: Vec<Member> = (1..=3).map(member).collect();
+    write_export(d, &members, &[paid(1, "2026-01-26 10:00:00", 100.0)]);
+    write_items_and_products(
+        d,
+        &[("o0", "milk", 100.0)],
+        &[("milk", "纯牛奶", "乳品", None)],
+    );
+    let sql = d.join("sql");
+    std::fs::create_dir_all(&sql).unwrap();
+    std::fs::copy(
+        repo().join("sql/outreach/campaign_cross_sell.sql"),
+        sql.join("campaign_cross_sell.sql"),
+    )
+    .unwrap();
+    std::fs::write(
+        sql.join("recommendations.sql"),
+        "SELECT * FROM (VALUES \
+         ('1', 3, 'p3', 0.5, 'r3'), ('1', 11, 'p11', 0.1, 'r11'), ('1', 1, 'p1', 0.9, 'r1'), \
+         ('1', 2, 'p2', 0.7, 'r2'), \
+         ('2', 10, 'q10', 0.2, '10 items'), ('2', 2, 'q2', 0.6, '2 items'), \
+         ('3', 1, 'x1', 0.3, 'a' || chr(30) || 'b' || chr(31) || 'c')) \
+         AS r(member_id, rank, product_id, score, reason)",
+    )
+    .unwrap();
+    std::fs::write(
+        sql.join("cross_sell.sql"),
+        "SELECT member_id, score, reasons, recommended_products, $as_of AS as_of \
+         FROM campaign_cross_sell",
+    )
+    .unwrap();
+    let job = d.join("job.toml");
+    std::fs::write(
+        &job,
+        format!(
+            r#"[job]
+name = "xs"
+timezone = "Asia/Shanghai"
+
+[inputs]
+members = "members.parquet"
+orders = "orders.parquet"
+order_items = "order_items.parquet"
+products = "products.parquet"
+
+[params]
+cross_sell_products = {{ type = "int", default = 10 }}
+
+[sql]
+dirs = [{:?}]
+
+[publish]
+tables = ["cross_sell"]
+"#,
+            sql.display().to_string()
+        ),
+    )
+    .unwrap();
+    let o = siyu(
+        &[
+            "run",
+            job.to_str().unwrap(),
+            "--as-of",
+            "2026-02-01",
+            "--out",
+            "out",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let got: Vec<[String; 4]> = rows(&d.join("out/xs/as_of=2026-02-01/cross_sell.parquet"))
+        .into_iter()
+        .map(|r| {
+            [
+                r["member_id"].clone(),
+                r["score"].clone(),
+                r["reasons"].clone(),
+                r["recommended_products"].clone(),
+            ]
+        })
+        .collect();
+    let row = |m: &str, s: &str, r: &str, p: &str| [m, s, r, p].map(str::to_string);
+    assert_eq!(
+        got,
+        [
+            row("1", "0.9", "[r1, r2, r3]", "[p1, p2, p3]"),
+            row("2", "0.6", "[2 items, 10 items]", "[q2, q10]"),
+            row("3", "0.3", "[a b c]", "[x1]"),
+        ]
+    );
+}
