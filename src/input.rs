@@ -399,11 +399,25 @@ pub fn register(ctx: &SessionContext, inputs: &[Input], tz: &str) -> Result<()> 
 /// A table over exactly these parquet files, with a known schema (no listing, no
 /// inference: what was checked is what is read).
 pub fn parquet_table(paths: &[PathBuf], schema: SchemaRef) -> Result<Arc<ListingTable>> {
+    sorted_parquet_table(paths, schema, Vec::new())
+}
+
+/// [`parquet_table`] over files whose rows are in `order` (a table siyu wrote sorted):
+/// DataFusion then plans a sort on a prefix of it as a merge instead of a full sort.
+pub fn sorted_parquet_table(
+    paths: &[PathBuf],
+    schema: SchemaRef,
+    order: Vec<datafusion::logical_expr::SortExpr>,
+) -> Result<Arc<ListingTable>> {
     let urls = paths
         .iter()
         .map(|p| file_url(p))
         .collect::<Result<Vec<_>>>()?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
+    let mut options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
+    if !order.is_empty() {
+        options = options.with_file_sort_order(vec![order]);
+    }
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);

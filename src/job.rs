@@ -22,6 +22,7 @@
 //!
 //! [publish]
 //! tables = ["member_features"]
+//! keys = { member_features = ["member_id"] }   # optional: the columns that identify a row
 //! ```
 
 use std::collections::BTreeMap;
@@ -48,6 +49,10 @@ pub struct Job {
     /// Non-SQL steps, as declared; `step::build` turns them into runnable steps.
     pub steps: Vec<StepDecl>,
     pub publish: Vec<String>,
+    /// Published table → the columns that identify one of its rows (`[publish] keys`):
+    /// the table is written sorted by them (checked unique while writing) instead of by
+    /// every column.
+    pub publish_keys: BTreeMap<String, Vec<String>>,
     /// `table.column` entries the job explicitly allows to carry personal data
     /// (`[publish] personal_columns`); see `runner::personal_column`.
     pub personal_columns: Vec<String>,
@@ -268,6 +273,8 @@ struct RawPublish {
     tables: Vec<String>,
     #[serde(default)]
     personal_columns: Vec<String>,
+    #[serde(default)]
+    keys: BTreeMap<String, Vec<String>>,
 }
 
 /// Whether `name` is usable as a table or parameter name in SQL without quoting.
@@ -393,6 +400,23 @@ impl Job {
             }
             publish.push(t);
         }
+        for (t, columns) in &raw.publish.keys {
+            if !publish.contains(t) {
+                return Err(fail(format!(
+                    "[publish] keys names {t}, which is not in [publish] tables"
+                )));
+            }
+            if columns.is_empty() {
+                return Err(fail(format!(
+                    "[publish] keys for {t} is empty: list the columns that identify a row"
+                )));
+            }
+            for (i, c) in columns.iter().enumerate() {
+                if columns[..i].contains(c) {
+                    return Err(fail(format!("[publish] keys for {t} lists {c} twice")));
+                }
+            }
+        }
         for c in &raw.publish.personal_columns {
             match c.split_once('.') {
                 Some((t, col)) if publish.contains(&t.to_string()) && !col.is_empty() => {}
@@ -415,6 +439,7 @@ impl Job {
             sql_dirs: raw.sql.dirs.iter().map(|d| base.join(d)).collect(),
             steps,
             publish,
+            publish_keys: raw.publish.keys,
             personal_columns: raw.publish.personal_columns,
         })
     }

@@ -201,9 +201,8 @@ fn sync_dir(path: &Path) -> Result<()> {
 /// error naming the file.
 #[derive(Debug, Clone)]
 pub struct ParquetOptions {
-    /// Sort the rows by every non-nested column, left to right, before writing (see
-    /// [`write_dataframe`]).
-    pub sorted: bool,
+    /// The order rows are written in (see [`write_dataframe`]).
+    pub order: RowOrder,
     pub compression: Compression,
     /// Footer key-value metadata, in this order. No wall-clock values: reruns on the
     /// same inputs must be byte-identical.
@@ -211,10 +210,11 @@ pub struct ParquetOptions {
 }
 
 impl ParquetOptions {
-    /// A published table: sorted, zstd level 3.
-    pub fn published(metadata: Vec<(String, String)>) -> ParquetOptions {
+    /// A published table: sorted by its key if it declares one, else by every column;
+    /// zstd level 3.
+    pub fn published(metadata: Vec<(String, String)>, key: Option<Vec<String>>) -> ParquetOptions {
         ParquetOptions {
-            sorted: true,
+            order: key.map_or(RowOrder::AllColumns, RowOrder::Key),
             compression: Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")),
             metadata,
         }
@@ -224,7 +224,7 @@ impl ParquetOptions {
     /// as computed, zstd level 1.
     pub fn working(metadata: Vec<(String, String)>) -> ParquetOptions {
         ParquetOptions {
-            sorted: false,
+            order: RowOrder::AsComputed,
             compression: Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")),
             metadata,
         }
@@ -235,7 +235,7 @@ impl ParquetOptions {
     /// several times faster than zstd for a file that never leaves the machine.
     pub fn intermediate(metadata: Vec<(String, String)>) -> ParquetOptions {
         ParquetOptions {
-            sorted: false,
+            order: RowOrder::AsComputed,
             compression: Compression::LZ4_RAW,
             metadata,
         }
@@ -252,6 +252,48 @@ impl ParquetOptions {
                     .collect()
             }))
             .build()
+    }
+}
+
+/// The order a file's rows are written in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowOrder {
+    /// As the query produced them (files read back within the run).
+    AsComputed,
+    /// By every column that is not a list or a struct, left to right: the bytes then do
+    /// not depend on how DataFusion parallelised the query.
+    AllColumns,
+    /// By these columns, which identify a row: checked while writing (two rows with the
+    /// same key would make the order, and so the bytes, depend on the plan). Cheaper than
+    /// [`RowOrder::AllColumns`]: fewer columns to compare, and a table computed from one
+    /// already in key order (member_tag_long from member_tags) merges instead of sorting.
+    Key(Vec<String>),
+}
+
+impl RowOrder {
+    /// The columns sorted by, ascending with nulls first, for a table of `schema`.
+    pub fn columns(&self, schema: &datafusion::arrow::datatypes::Schema) -> Vec<String> {
+        match self {
+            RowOrder::AsComputed => Vec::new(),
+            RowOrder::AllColumns => schema
+                .fields()
+                .iter()
+                .filter(|f| !f.data_type().is_nested())
+                .map(|f| f.name().clone())
+                .collect(),
+            RowOrder::Key(k) => k.clone(),
+        }
+    }
+
+    /// [`RowOrder::columns`] as DataFusion sort expressions.
+    pub fn sort_exprs(
+        &self,
+        schema: &datafusion::arrow::datatypes::Schema,
+    ) -> Vec<datafusion::logical_expr::SortExpr> {
+        self.columns(schema)
+            .iter()
+            .map(|c| datafusion::logical_expr::ident(c).sort(true, true))
+            .collect()
     }
 }
 
@@ -329,38 +371,122 @@ pub fn write_batches<'a>(
     file.finish()
 }
 
-/// Stream a DataFrame into one parquet file. Sorted files (published tables) are sorted
-/// by their columns from left to right (list and struct columns excepted), so their
-/// bytes do not depend on how DataFusion parallelised the query: put the key columns
-/// first.
+/// Stream a DataFrame into one parquet file, its rows in `options.order` (published
+/// tables: so their bytes do not depend on how DataFusion parallelised the query).
 pub async fn write_dataframe(
     df: DataFrame,
     path: &Path,
     options: &ParquetOptions,
 ) -> Result<WrittenFile> {
-    let df = if options.sorted {
-        let keys: Vec<_> = df
-            .schema()
-            .fields()
-            .iter()
-            .filter(|f| !f.data_type().is_nested())
-            .map(|f| datafusion::logical_expr::ident(f.name()).sort(true, true))
-            .collect();
-        if keys.is_empty() { df } else { df.sort(keys)? }
-    } else {
-        df
-    };
+    let keys = options.order.sort_exprs(df.schema().as_arrow());
+    let df = if keys.is_empty() { df } else { df.sort(keys)? };
     let schema = SchemaRef::new(df.schema().as_arrow().clone());
+    let mut unique = match &options.order {
+        RowOrder::Key(k) => Some(KeyCheck::new(&schema, k).map_err(|e| e.in_file(path.display()))?),
+        _ => None,
+    };
     let mut file = ParquetFile::create(path, schema, options)?;
     let task = Arc::new(df.task_ctx());
     let plan = df.create_physical_plan().await?;
     let mut stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task)?;
     while let Some(batch) = stream.next().await {
-        file.write(&batch?)?;
+        let batch = batch?;
+        if let Some(check) = &mut unique {
+            check.next(&batch).map_err(|e| e.in_file(path.display()))?;
+        }
+        file.write(&batch)?;
     }
     let mut written = file.finish()?;
     written.spilled_bytes = spilled_bytes(plan.as_ref());
     Ok(written)
+}
+
+/// Checks, batch by batch, that rows sorted by a key have no two rows with the same key
+/// (adjacent, since sorted; nulls equal to nulls).
+struct KeyCheck {
+    columns: Vec<(usize, String)>,
+    /// The previous batch's last row, key columns only.
+    last: Option<Vec<datafusion::arrow::array::ArrayRef>>,
+}
+
+impl KeyCheck {
+    fn new(schema: &SchemaRef, key: &[String]) -> Result<KeyCheck> {
+        let columns = key
+            .iter()
+            .map(|c| {
+                schema
+                    .index_of(c)
+                    .map(|i| (i, c.clone()))
+                    .map_err(|_| SiyuError::config(format!("key column {c} is not in the table")))
+            })
+            .collect::<Result<_>>()?;
+        Ok(KeyCheck {
+            columns,
+            last: None,
+        })
+    }
+
+    fn next(&mut self, batch: &RecordBatch) -> Result<()> {
+        use datafusion::arrow::array::{Array, ArrayRef, BooleanArray};
+        use datafusion::arrow::compute::kernels::{boolean, cmp};
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let keys: Vec<_> = self
+            .columns
+            .iter()
+            .map(|(i, _)| Arc::clone(batch.column(*i)))
+            .collect();
+        // Each row against the one before it: the previous batch's last row, then this
+        // batch's own rows shifted by one.
+        let mut pairs: Vec<(Vec<ArrayRef>, Vec<ArrayRef>, usize)> = Vec::new();
+        if let Some(last) = &self.last {
+            pairs.push((last.clone(), keys.iter().map(|k| k.slice(0, 1)).collect(), 0));
+        }
+        if n > 1 {
+            pairs.push((
+                keys.iter().map(|k| k.slice(0, n - 1)).collect(),
+                keys.iter().map(|k| k.slice(1, n - 1)).collect(),
+                1,
+            ));
+        }
+        for (before, after, offset) in pairs {
+            let mut same: Option<BooleanArray> = None;
+            for (b, a) in before.iter().zip(&after) {
+                let eq = cmp::not_distinct(b, a).map_err(arrow_err)?;
+                same = Some(match same {
+                    None => eq,
+                    Some(s) => boolean::and(&s, &eq).map_err(arrow_err)?,
+                });
+            }
+            let same = same.expect("a key has at least one column");
+            if same.true_count() > 0 {
+                let row = (0..same.len()).find(|&r| same.value(r)).expect("counted") + offset;
+                let values: Vec<String> = self
+                    .columns
+                    .iter()
+                    .zip(&keys)
+                    .map(|((_, name), k)| {
+                        let v = datafusion::arrow::util::display::array_value_to_string(k, row)
+                            .unwrap_or_else(|e| format!("<{e}>"));
+                        if k.is_null(row) { format!("{name}=NULL") } else { format!("{name}={v}") }
+                    })
+                    .collect();
+                return Err(SiyuError::runtime(format!(
+                    "the key declared in [publish] keys ({}) is not unique: two rows have {}",
+                    self.columns.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>().join(", "),
+                    values.join(", ")
+                )));
+            }
+        }
+        self.last = Some(keys.iter().map(|k| k.slice(n - 1, 1)).collect());
+        Ok(())
+    }
+}
+
+fn arrow_err(e: datafusion::arrow::error::ArrowError) -> SiyuError {
+    SiyuError::runtime(e.to_string())
 }
 
 /// What every operator of an executed plan spilled, in bytes.

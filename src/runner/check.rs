@@ -72,6 +72,7 @@ pub(super) fn published_schema(
     schema: &SchemaRef,
     nodes: &[Node],
     allowed_personal: &[String],
+    key: Option<&[String]>,
 ) -> Vec<Problem> {
     let at = nodes
         .iter()
@@ -102,6 +103,25 @@ pub(super) fn published_schema(
                     f.data_type()
                 ),
             ));
+        }
+    }
+    for c in key.unwrap_or_default() {
+        match schema.field_with_name(c) {
+            Err(_) => problems.push(problem(
+                None,
+                format!(
+                    "[publish] keys for {table} names column {c}, which {table} does not have (its columns: {})",
+                    schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+            Ok(f) if f.data_type().is_nested() => problems.push(problem(
+                Some(c),
+                format!(
+                    "[publish] keys for {table}: column {c} is {}; a key column must not be a list or a struct",
+                    f.data_type()
+                ),
+            )),
+            Ok(_) => {}
         }
     }
     let member_level = schema.field_with_name("member_id").is_ok();

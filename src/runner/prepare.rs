@@ -153,6 +153,7 @@ pub async fn prepare(
                 schema,
                 &nodes,
                 &job.personal_columns,
+                job.publish_keys.get(table).map(Vec::as_slice),
             )),
         }
     }

@@ -96,6 +96,7 @@ pub async fn run_with(
         staging.dir.clone(),
         staging.work.clone(),
         ctx.job.publish.iter().cloned().collect(),
+        ctx.job.publish_keys.clone(),
         record::file_metadata(ctx, &input_fingerprint),
     ));
     ctx.attach_sink(sink.clone())?;

@@ -1,12 +1,13 @@
 //! The staging sink: where a running job's steps put their tables.
 //!
-//! Published tables are written sorted (zstd) into the staging directory itself;
+//! Published tables are written sorted (by their declared key, else by every column;
+//! zstd) into the staging directory itself;
 //! intermediate ones, as computed (LZ4), into its `_work/` subdirectory (removed before
 //! publishing). Either
 //! way the table is then registered over its file, so later steps read what was written
 //! instead of recomputing it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -37,6 +38,8 @@ pub struct StagingSink {
     dir: PathBuf,
     work: PathBuf,
     publish: BTreeSet<String>,
+    /// Published table → its declared key (`[publish] keys`).
+    keys: BTreeMap<String, Vec<String>>,
     /// Footer metadata of every file (the table's name is added per file).
     metadata: Vec<(String, String)>,
     written: Mutex<Vec<WrittenTable>>,
@@ -48,6 +51,7 @@ impl StagingSink {
         dir: PathBuf,
         work: PathBuf,
         publish: BTreeSet<String>,
+        keys: BTreeMap<String, Vec<String>>,
         metadata: Vec<(String, String)>,
     ) -> StagingSink {
         StagingSink {
@@ -55,6 +59,7 @@ impl StagingSink {
             dir,
             work,
             publish,
+            keys,
             metadata,
             written: Mutex::new(Vec::new()),
         }
@@ -78,7 +83,7 @@ impl TableSink for StagingSink {
             let (path, options) = if published {
                 (
                     self.dir.join(format!("{name}.parquet")),
-                    ParquetOptions::published(metadata),
+                    ParquetOptions::published(metadata, self.keys.get(name).cloned()),
                 )
             } else {
                 (
@@ -87,10 +92,17 @@ impl TableSink for StagingSink {
                 )
             };
             let file = write_dataframe(df, &path, &options).await?;
+            // A published file is in order: say so, so that a later sort on a prefix of
+            // its order merges instead of sorting again.
+            let order = options.order.sort_exprs(&file.schema);
             self.session.deregister_table(name)?;
             self.session.register_table(
                 name,
-                crate::input::parquet_table(std::slice::from_ref(&path), Arc::clone(&file.schema))?,
+                crate::input::sorted_parquet_table(
+                    std::slice::from_ref(&path),
+                    Arc::clone(&file.schema),
+                    order,
+                )?,
             )?;
             self.written
                 .lock()
