@@ -188,6 +188,12 @@ async fn execute(
                     .await
                     .map_err(|e| e.in_step(s.name()).at(s.source.clone()))?;
                 progress.step_done();
+                // Give what the step freed back to the system: glibc keeps freed heap in
+                // its arenas, so without this the process's RSS ratchets up to the sum
+                // of the steps' peaks instead of the largest one (scale 10: 4.8 GiB
+                // peak RSS with, 3.4 without).
+                // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+                unsafe { libc::malloc_trim(0) };
                 Ok::<_, SiyuError>(StepTiming {
                     step: i,
                     level,
