@@ -389,14 +389,29 @@ pub async fn write_dataframe(
     let task = Arc::new(df.task_ctx());
     let plan = df.create_physical_plan().await?;
     let mut stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task)?;
+    // Encoding runs on its own thread, a few batches behind the query, so that a query
+    // ending in one stream (a sort's merge) and the encoder each keep a core busy
+    // instead of taking turns (member_tag_long at scale 10: 4.4 s merging, 3.6 s encoding).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(4);
+    let encoder = tokio::task::spawn_blocking(move || {
+        while let Some(batch) = rx.blocking_recv() {
+            file.write(&batch)?;
+        }
+        file.finish()
+    });
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         if let Some(check) = &mut unique {
             check.next(&batch).map_err(|e| e.in_file(path.display()))?;
         }
-        file.write(&batch)?;
+        if tx.send(batch).await.is_err() {
+            break; // the encoder stopped on an error, returned below
+        }
     }
-    let mut written = file.finish()?;
+    drop(tx);
+    let mut written = encoder
+        .await
+        .map_err(|e| SiyuError::publish(format!("the parquet encoder failed: {e}")).in_file(path.display()))??;
     written.spilled_bytes = spilled_bytes(plan.as_ref());
     Ok(written)
 }
