@@ -168,13 +168,17 @@ def sql_only_job(binary, path, data, tmp):
     with open(path, "rb") as f:
         job = tomllib.load(f)
     publish = [t for t in job["publish"]["tables"] if t in kept]
-    out, skipping = [], False
+    out, skipping, section = [], False, ""
     with open(path) as f:
         for line in f:
             s = line.strip()
             if s.startswith("["):
+                section = s
                 skipping = s.startswith("[[steps")
             if skipping:
+                continue
+            # A declared key of a table this job does not publish is a config error.
+            if section == "[publish.keys]" and "=" in s and s.split("=")[0].strip() not in publish:
                 continue
             if s.startswith("dirs ="):
                 line = "dirs = " + json.dumps([sql_dir]) + "\n"

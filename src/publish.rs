@@ -409,9 +409,9 @@ pub async fn write_dataframe(
         }
     }
     drop(tx);
-    let mut written = encoder
-        .await
-        .map_err(|e| SiyuError::publish(format!("the parquet encoder failed: {e}")).in_file(path.display()))??;
+    let mut written = encoder.await.map_err(|e| {
+        SiyuError::publish(format!("the parquet encoder failed: {e}")).in_file(path.display())
+    })??;
     written.spilled_bytes = spilled_bytes(plan.as_ref());
     Ok(written)
 }
@@ -426,15 +426,14 @@ struct KeyCheck {
 
 impl KeyCheck {
     fn new(schema: &SchemaRef, key: &[String]) -> Result<KeyCheck> {
-        let columns = key
-            .iter()
-            .map(|c| {
-                schema
-                    .index_of(c)
-                    .map(|i| (i, c.clone()))
-                    .map_err(|_| SiyuError::config(format!("key column {c} is not in the table")))
-            })
-            .collect::<Result<_>>()?;
+        let columns =
+            key.iter()
+                .map(|c| {
+                    schema.index_of(c).map(|i| (i, c.clone())).map_err(|_| {
+                        SiyuError::config(format!("key column {c} is not in the table"))
+                    })
+                })
+                .collect::<Result<_>>()?;
         Ok(KeyCheck {
             columns,
             last: None,
@@ -457,7 +456,11 @@ impl KeyCheck {
         // batch's own rows shifted by one.
         let mut pairs: Vec<(Vec<ArrayRef>, Vec<ArrayRef>, usize)> = Vec::new();
         if let Some(last) = &self.last {
-            pairs.push((last.clone(), keys.iter().map(|k| k.slice(0, 1)).collect(), 0));
+            pairs.push((
+                last.clone(),
+                keys.iter().map(|k| k.slice(0, 1)).collect(),
+                0,
+            ));
         }
         if n > 1 {
             pairs.push((
@@ -485,12 +488,20 @@ impl KeyCheck {
                     .map(|((_, name), k)| {
                         let v = datafusion::arrow::util::display::array_value_to_string(k, row)
                             .unwrap_or_else(|e| format!("<{e}>"));
-                        if k.is_null(row) { format!("{name}=NULL") } else { format!("{name}={v}") }
+                        if k.is_null(row) {
+                            format!("{name}=NULL")
+                        } else {
+                            format!("{name}={v}")
+                        }
                     })
                     .collect();
                 return Err(SiyuError::runtime(format!(
                     "the key declared in [publish] keys ({}) is not unique: two rows have {}",
-                    self.columns.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>().join(", "),
+                    self.columns
+                        .iter()
+                        .map(|(_, c)| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     values.join(", ")
                 )));
             }
@@ -534,4 +545,74 @@ pub fn previous_run(job_dir: &Path, as_of: NaiveDate) -> Option<(NaiveDate, Path
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    fn batch(ids: Vec<Option<&str>>, n: Vec<i64>) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(ids)) as ArrayRef,
+                Arc::new(Int64Array::from(n)),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// The first error of checking `batches` in order under `key`.
+    fn check(key: &[&str], batches: &[RecordBatch]) -> Option<String> {
+        let key: Vec<String> = key.iter().map(|k| k.to_string()).collect();
+        let mut c = KeyCheck::new(&batches[0].schema(), &key).unwrap();
+        batches
+            .iter()
+            .find_map(|b| c.next(b).err().map(|e| e.message))
+    }
+
+    #[test]
+    fn key_check_finds_equal_neighbours_within_and_across_batches() {
+        let a = batch(vec![Some("a"), Some("b")], vec![1, 1]);
+        assert_eq!(
+            check(&["id"], &[a.clone(), batch(vec![Some("c")], vec![1])]),
+            None
+        );
+        let msg = check(&["id"], &[a.clone(), batch(vec![Some("b")], vec![2])]).unwrap();
+        assert!(msg.ends_with("two rows have id=b"), "{msg}");
+        let msg = check(&["id"], &[batch(vec![Some("a"), Some("a")], vec![1, 2])]).unwrap();
+        assert!(msg.ends_with("two rows have id=a"), "{msg}");
+        // Nulls are equal to nulls: two null keys are two rows with one key.
+        let nulls = [batch(vec![None], vec![1]), batch(vec![None], vec![2])];
+        assert!(
+            check(&["id"], &nulls)
+                .unwrap()
+                .ends_with("two rows have id=NULL")
+        );
+        // Every key column must be equal.
+        let two = [batch(vec![Some("a"), Some("a")], vec![1, 2])];
+        assert_eq!(check(&["id", "n"], &two), None);
+        let same = [
+            batch(vec![Some("a")], vec![1]),
+            batch(vec![Some("a")], vec![1]),
+        ];
+        assert!(
+            check(&["id", "n"], &same)
+                .unwrap()
+                .ends_with("two rows have id=a, n=1")
+        );
+        // Empty batches change nothing.
+        let gap = [
+            batch(vec![Some("a")], vec![1]),
+            batch(vec![], vec![]),
+            batch(vec![Some("a")], vec![1]),
+        ];
+        assert!(check(&["id"], &gap).is_some());
+    }
 }

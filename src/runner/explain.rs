@@ -63,7 +63,11 @@ pub async fn explain(job_path: &Path, name: &str, opts: &Options, analyze: bool)
         run_dependencies(&p, target, scratch.path()).await?;
     }
     let mut df = sql.dataframe(&p.ctx).await.map_err(|e| e.in_step(name))?;
-    if let Some(table) = step.writes().into_iter().find(|t| p.job().publish.contains(t)) {
+    if let Some(table) = step
+        .writes()
+        .into_iter()
+        .find(|t| p.job().publish.contains(t))
+    {
         // A run sorts a published table as it writes it: that sort is part of its cost.
         let order = crate::publish::ParquetOptions::published(
             Vec::new(),
