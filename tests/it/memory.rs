@@ -1,7 +1,7 @@
-//! Memory pressure at scale 10 (1M members, 10M orders): under `--memory-limit 2G` the
-//! nightly job completes by spilling, its peak RSS stays within the limit plus the
-//! documented overhead (docs/operations.md, "Memory") and far below the unconstrained
-//! peak, and it publishes the same tables.
+//! Memory at scale 10 (1M members, 10M orders): without a limit the nightly job peaks
+//! under 2.5 GiB RSS; under `--memory-limit 1G` it completes by spilling, its peak RSS
+//! stays within the limit plus the documented overhead (docs/operations.md, "Memory"),
+//! and it publishes byte-identical tables.
 //!
 //! It takes minutes in a release build, so it is not part of `cargo test`:
 //!
@@ -21,8 +21,11 @@ const AS_OF: &str = "2026-11-01";
 /// What siyu may hold beyond the DataFusion pool: the Rust steps' data (baskets for
 /// mining, features for k-means, campaign candidates), parquet encoders and decoders,
 /// and the binary itself. Measured at scale 10 and documented in docs/operations.md.
-const OVERHEAD_MIB: u64 = 1536;
-const LIMIT_MIB: u64 = 2048;
+const OVERHEAD_MIB: u64 = 1024;
+const LIMIT: &str = "1G";
+const LIMIT_MIB: u64 = 1024;
+/// The unconstrained peak the SQL-speed issue asks for at this scale.
+const UNCONSTRAINED_MIB: u64 = 2560;
 
 /// Run to completion and return (success, peak RSS in MiB) of that one child. The child
 /// is reaped by `wait4` (which also reports its own peak RSS), not by `Child::wait`.
@@ -85,16 +88,16 @@ fn nightly_at_scale_10_fits_a_memory_limit_well_below_its_peak() {
     let limited = dir.path().join("limited");
     let (ok, peak_free) = run(&free, None);
     assert!(ok, "the unconstrained run failed");
-    let (ok, peak_limited) = run(&limited, Some("2G"));
-    assert!(ok, "the run under --memory-limit 2G failed");
-    println!("peak RSS: unconstrained {peak_free} MiB, --memory-limit 2G {peak_limited} MiB");
+    let (ok, peak_limited) = run(&limited, Some(LIMIT));
+    assert!(ok, "the run under --memory-limit {LIMIT} failed");
+    println!("peak RSS: unconstrained {peak_free} MiB, --memory-limit {LIMIT} {peak_limited} MiB");
+    assert!(
+        peak_free <= UNCONSTRAINED_MIB,
+        "unconstrained peak {peak_free} MiB > {UNCONSTRAINED_MIB} MiB"
+    );
     assert!(
         peak_limited <= LIMIT_MIB + OVERHEAD_MIB,
         "{peak_limited} MiB > {LIMIT_MIB} MiB limit + {OVERHEAD_MIB} MiB overhead"
-    );
-    assert!(
-        peak_limited * 4 < peak_free * 3,
-        "{peak_limited} MiB is not well below the unconstrained {peak_free} MiB"
     );
     let a = free.join(format!("nightly/as_of={AS_OF}"));
     let b = limited.join(format!("nightly/as_of={AS_OF}"));
@@ -103,10 +106,9 @@ fn nightly_at_scale_10_fits_a_memory_limit_well_below_its_peak() {
         if !name.ends_with(".parquet") {
             continue;
         }
-        let (ta, tb) = (read_table(&a.join(&name)), read_table(&b.join(&name)));
-        assert_eq!(ta.num_rows(), tb.num_rows(), "{name}");
-        for i in 0..ta.num_columns() {
-            assert!(ta.column(i) == tb.column(i), "{name}: column {i} differs");
-        }
+        assert!(
+            fs::read(a.join(&name)).unwrap() == fs::read(b.join(&name)).unwrap(),
+            "{name} differs under --memory-limit {LIMIT}"
+        );
     }
 }
