@@ -82,6 +82,79 @@ pub struct InputFile {
     pub path: PathBuf,
     pub bytes: u64,
     pub rows: u64,
+    /// The file as the run found it; compared again before publishing.
+    pub stamp: FileStamp,
+}
+
+/// What a file looked like: size, modification time and a digest of its parquet footer
+/// (which changes with any rewrite, even one that keeps size and time, as `cp -p` does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    pub bytes: u64,
+    pub modified: Option<std::time::SystemTime>,
+    pub footer: [u8; 32],
+}
+
+impl FileStamp {
+    pub fn of(path: &Path) -> std::io::Result<FileStamp> {
+        use std::io::{Seek, SeekFrom};
+        let mut f = File::open(path)?;
+        let meta = f.metadata()?;
+        let bytes = meta.len();
+        let mut footer = Sha256::new();
+        if bytes >= 8 {
+            let mut tail = [0u8; 8];
+            f.seek(SeekFrom::End(-8))?;
+            f.read_exact(&mut tail)?;
+            let n = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+            if n + 8 <= bytes {
+                let mut buf = vec![0u8; n as usize];
+                f.seek(SeekFrom::Start(bytes - 8 - n))?;
+                f.read_exact(&mut buf)?;
+                footer.update(&buf);
+            }
+            footer.update(tail);
+        }
+        Ok(FileStamp {
+            bytes,
+            modified: meta.modified().ok(),
+            footer: footer.finalize().into(),
+        })
+    }
+}
+
+/// The input files that are not as the run found them: rewritten (size, time or footer),
+/// removed, or new in an input's directory or glob. One line per file, for the error.
+pub fn changed_since_read(inputs: &[Input]) -> Vec<(PathBuf, String)> {
+    let mut changed = Vec::new();
+    for input in inputs {
+        let Some(source) = &input.source else {
+            continue;
+        };
+        let now = expand(source).unwrap_or_default();
+        for f in &input.files {
+            match FileStamp::of(&f.path) {
+                Err(_) => changed.push((f.path.clone(), "removed".to_string())),
+                Ok(s) if s.bytes != f.stamp.bytes => changed.push((
+                    f.path.clone(),
+                    format!("size {} → {} bytes", f.stamp.bytes, s.bytes),
+                )),
+                Ok(s) if s.modified != f.stamp.modified => {
+                    changed.push((f.path.clone(), "modified time changed".to_string()))
+                }
+                Ok(s) if s.footer != f.stamp.footer => {
+                    changed.push((f.path.clone(), "parquet footer changed".to_string()))
+                }
+                Ok(_) => {}
+            }
+        }
+        for p in now {
+            if !input.files.iter().any(|f| f.path == p) {
+                changed.push((p, format!("new file of input {}", input.spec.name)));
+            }
+        }
+    }
+    changed
 }
 
 /// A contract table as found on disk: its files and stored schema, or absent.
@@ -268,6 +341,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 fn read_footer(path: &Path) -> std::result::Result<(SchemaRef, InputFile), String> {
+    let stamp = FileStamp::of(path).map_err(|e| format!("cannot read: {e}"))?;
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let bytes = file
         .metadata()
@@ -285,6 +359,7 @@ fn read_footer(path: &Path) -> std::result::Result<(SchemaRef, InputFile), Strin
             path: path.to_path_buf(),
             bytes,
             rows,
+            stamp,
         },
     ))
 }

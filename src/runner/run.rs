@@ -105,6 +105,22 @@ pub async fn run_with(
     let timings = execute(&p, &sink, &progress, started, opts).await?;
     drop(progress);
 
+    // Every input as the run found it: an export rewritten while the steps read it
+    // would make a night of two exports.
+    crate::failpoint::hit("before_input_check");
+    let changed = crate::input::changed_since_read(&ctx.inputs);
+    if let Some((first, _)) = changed.first() {
+        let list: Vec<String> = changed
+            .iter()
+            .map(|(p, what)| format!("{} ({what})", p.display()))
+            .collect();
+        return Err(SiyuError::input(format!(
+            "input changed during the run: {}; nothing is published (the previous night is untouched) — rerun once the export is complete",
+            list.join(", ")
+        ))
+        .in_file(first.display()));
+    }
+
     let tables = sink.written();
     let manifest = record::manifest(
         &p,

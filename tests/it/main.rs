@@ -13,6 +13,7 @@ mod errors;
 mod explain;
 mod generate;
 mod groceries;
+mod inputs_change;
 mod keys;
 mod memory;
 mod nightly;
