@@ -97,8 +97,12 @@ pub struct FileStamp {
 
 impl FileStamp {
     pub fn of(path: &Path) -> std::io::Result<FileStamp> {
+        FileStamp::read(&mut File::open(path)?)
+    }
+
+    /// The stamp of a file already open (its position is left anywhere).
+    fn read(f: &mut File) -> std::io::Result<FileStamp> {
         use std::io::{Seek, SeekFrom};
-        let mut f = File::open(path)?;
         let meta = f.metadata()?;
         let bytes = meta.len();
         let mut footer = Sha256::new();
@@ -341,12 +345,9 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 fn read_footer(path: &Path) -> std::result::Result<(SchemaRef, InputFile), String> {
-    let stamp = FileStamp::of(path).map_err(|e| format!("cannot read: {e}"))?;
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let bytes = file
-        .metadata()
-        .map_err(|e| format!("cannot stat: {e}"))?
-        .len();
+    let mut file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let stamp = FileStamp::read(&mut file).map_err(|e| format!("cannot read: {e}"))?;
+    let bytes = stamp.bytes;
     if bytes == 0 {
         return Err("file is empty (0 bytes); expected a parquet file".to_string());
     }

@@ -214,7 +214,7 @@ impl ParquetOptions {
     /// zstd level 3.
     pub fn published(metadata: Vec<(String, String)>, key: Option<Vec<String>>) -> ParquetOptions {
         ParquetOptions {
-            order: key.map_or(RowOrder::AllColumns, RowOrder::Key),
+            order: RowOrder::published(key),
             compression: Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")),
             metadata,
         }
@@ -271,6 +271,11 @@ pub enum RowOrder {
 }
 
 impl RowOrder {
+    /// A published table's order: by its declared key, else by every column.
+    pub fn published(key: Option<Vec<String>>) -> RowOrder {
+        key.map_or(RowOrder::AllColumns, RowOrder::Key)
+    }
+
     /// The columns sorted by, ascending with nulls first, for a table of `schema`.
     pub fn columns(&self, schema: &datafusion::arrow::datatypes::Schema) -> Vec<String> {
         match self {

@@ -69,11 +69,7 @@ pub async fn explain(job_path: &Path, name: &str, opts: &Options, analyze: bool)
         .find(|t| p.job().publish.contains(t))
     {
         // A run sorts a published table as it writes it: that sort is part of its cost.
-        let order = crate::publish::ParquetOptions::published(
-            Vec::new(),
-            p.job().publish_keys.get(&table).cloned(),
-        )
-        .order;
+        let order = crate::publish::RowOrder::published(p.job().publish_keys.get(&table).cloned());
         let keys = order.sort_exprs(df.schema().as_arrow());
         if !keys.is_empty() {
             out.push_str("-- published: the plan includes the sort it is written in\n");
