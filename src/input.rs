@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
-use datafusion::catalog::MemTable;
+use datafusion::catalog::empty::EmptyTable;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -436,12 +436,12 @@ pub fn register(ctx: &SessionContext, inputs: &[Input], tz: &str) -> Result<()> 
         .map_err(|_| SiyuError::config(format!("timezone {tz:?} is not an IANA timezone")))?;
     let tz = &LocalTz {
         name: zone.name().to_string(),
-        udf: Arc::new(crate::local_time::udf(zone)),
+        udf: Arc::new(crate::local_time::udf()),
     };
     for input in inputs {
         let name = input.spec.name;
         let Some(stored) = &input.stored else {
-            let empty = MemTable::try_new(input.spec.normalised_schema(), vec![vec![]])?;
+            let empty = EmptyTable::new(input.spec.normalised_schema());
             ctx.register_table(name, Arc::new(empty))?;
             continue;
         };

@@ -58,6 +58,8 @@ pub struct Job {
     pub personal_columns: Vec<String>,
     /// Mixed into every hash that must differ between jobs (holdout assignment).
     pub salt: String,
+    /// `[engine]`: where the SQL runs unless `--engine` / `--scheduler` say otherwise.
+    pub engine: crate::engine::EngineDecl,
 }
 
 /// A declared, typed parameter.
@@ -231,6 +233,8 @@ struct RawJob {
     steps: Vec<toml::Table>,
     #[serde(default)]
     publish: RawPublish,
+    #[serde(default)]
+    engine: crate::engine::EngineDecl,
 }
 
 #[derive(Deserialize)]
@@ -441,6 +445,16 @@ impl Job {
             publish,
             publish_keys: raw.publish.keys,
             personal_columns: raw.publish.personal_columns,
+            engine: crate::engine::EngineDecl {
+                // Relative shared directories are relative to the job file, like inputs.
+                shared_dirs: raw
+                    .engine
+                    .shared_dirs
+                    .iter()
+                    .map(|d| base.join(d))
+                    .collect(),
+                ..raw.engine
+            },
         })
     }
 

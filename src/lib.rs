@@ -13,9 +13,11 @@
 //!
 //! `docs/architecture.md` is the map: how data flows and which module owns what.
 
+pub mod cluster;
 pub mod columns;
 pub mod contract;
 pub mod dag;
+pub mod engine;
 pub mod error;
 pub mod failpoint;
 pub mod generate;

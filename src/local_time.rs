@@ -4,21 +4,22 @@
 //! DataFusion's `to_local_time` looks the UTC offset up in the zone's transition table for
 //! every value (a binary search in chrono-tz, ~80 ns a row: 1.5 s of each 19M-row scan of
 //! `community_events` at scale 10). Offsets change a few times a year at most, so this
-//! function looks them up once per UTC day, in a table of the days 1900–2100 shared by
-//! every batch and thread of the session and filled as days are met: a day whose first
+//! function looks them up once per UTC day, in a table of the days 1900–2100 per zone, shared by
+//! every batch and thread of the process and filled as days are met: a day whose first
 //! and last microsecond have the same offset has it throughout (no zone in the tz
 //! database changes its offset twice within a day and back); a day holding a transition,
 //! and any instant outside the table, is looked up per value. The result is the same as
 //! `to_local_time`'s on every value (a test compares them around transitions in several
 //! zones).
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Offset, TimeZone};
 use datafusion::arrow::array::{Array, ArrayRef, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
-use datafusion::common::{ScalarValue, exec_datafusion_err, exec_err};
+use datafusion::common::{ScalarValue, exec_datafusion_err, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -32,38 +33,43 @@ const UNKNOWN: i64 = i64::MIN;
 const TRANSITION: i64 = i64::MIN + 1;
 
 /// `siyu_local_time(ts)`: a `Timestamp(µs, zone)` as the naive `Timestamp(µs)` wall-clock
-/// time in `tz` — what `to_local_time(CAST(ts AS Timestamp(µs, tz)))` returns.
-pub fn udf(tz: chrono_tz::Tz) -> ScalarUDF {
+/// time in its zone — what `to_local_time(ts)` returns. The zone is read from the
+/// argument's type, so one function serves every job and every node of a cluster
+/// (`crate::cluster` registers it on schedulers and executors by name); each zone's
+/// table of offsets is built once per process.
+pub fn udf() -> ScalarUDF {
     ScalarUDF::new_from_impl(LocalTime {
-        tz,
-        days: Arc::new(DayOffsets::new(tz)),
-        signature: Signature::exact(
-            vec![DataType::Timestamp(
-                TimeUnit::Microsecond,
-                Some(tz.name().into()),
-            )],
-            Volatility::Immutable,
-        ),
+        signature: Signature::user_defined(Volatility::Immutable),
     })
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct LocalTime {
-    tz: chrono_tz::Tz,
-    days: Arc<DayOffsets>,
     signature: Signature,
 }
 
-// Two instances are the same function when their zones are (the table is a cache).
-impl PartialEq for LocalTime {
-    fn eq(&self, other: &Self) -> bool {
-        self.tz == other.tz
+/// Every zone's offsets met so far in this process.
+fn offsets_of(zone: &str) -> datafusion::error::Result<Arc<DayOffsets>> {
+    static ZONES: OnceLock<Mutex<HashMap<String, Arc<DayOffsets>>>> = OnceLock::new();
+    let mut zones = ZONES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(days) = zones.get(zone) {
+        return Ok(Arc::clone(days));
     }
+    let tz: chrono_tz::Tz = zone
+        .parse()
+        .map_err(|_| exec_datafusion_err!("siyu_local_time: {zone:?} is not an IANA timezone"))?;
+    let days = Arc::new(DayOffsets::new(tz));
+    zones.insert(zone.to_string(), Arc::clone(&days));
+    Ok(days)
 }
-impl Eq for LocalTime {}
-impl std::hash::Hash for LocalTime {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.tz.hash(state);
+
+fn zone_of(t: &DataType) -> datafusion::error::Result<&str> {
+    match t {
+        DataType::Timestamp(TimeUnit::Microsecond, Some(zone)) => Ok(zone),
+        other => exec_err!("siyu_local_time expects a Timestamp(µs, zone), got {other}"),
     }
 }
 
@@ -74,6 +80,15 @@ impl ScalarUDFImpl for LocalTime {
     fn signature(&self) -> &Signature {
         &self.signature
     }
+    fn coerce_types(&self, args: &[DataType]) -> datafusion::error::Result<Vec<DataType>> {
+        match args {
+            [DataType::Timestamp(_, Some(zone))] => Ok(vec![DataType::Timestamp(
+                TimeUnit::Microsecond,
+                Some(Arc::clone(zone)),
+            )]),
+            other => plan_err!("siyu_local_time expects one zoned timestamp, got {other:?}"),
+        }
+    }
     fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
         Ok(DataType::Timestamp(TimeUnit::Microsecond, None))
     }
@@ -81,9 +96,9 @@ impl ScalarUDFImpl for LocalTime {
         &self,
         args: ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
-        let cache = &self.days;
         match args.args.as_slice() {
             [ColumnarValue::Array(a)] => {
+                let cache = offsets_of(zone_of(a.data_type())?)?;
                 let a = a
                     .as_any()
                     .downcast_ref::<TimestampMicrosecondArray>()
@@ -101,13 +116,14 @@ impl ScalarUDFImpl for LocalTime {
                 let out = TimestampMicrosecondArray::new(values.into(), a.nulls().cloned());
                 Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
             }
-            [ColumnarValue::Scalar(ScalarValue::TimestampMicrosecond(v, _))] => {
+            [ColumnarValue::Scalar(ScalarValue::TimestampMicrosecond(v, Some(zone)))] => {
+                let cache = offsets_of(zone)?;
                 Ok(ColumnarValue::Scalar(ScalarValue::TimestampMicrosecond(
                     v.map(|ts| cache.local(ts)).transpose()?,
                     None,
                 )))
             }
-            other => exec_err!("siyu_local_time expects one Timestamp(µs), got {other:?}"),
+            other => exec_err!("siyu_local_time expects one Timestamp(µs, zone), got {other:?}"),
         }
     }
 }
@@ -224,8 +240,7 @@ mod tests {
 
     #[test]
     fn nulls_stay_null_and_arrays_keep_their_length() {
-        let tz: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
-        let f = udf(tz);
+        let f = udf();
         const HOUR_US: i64 = 3_600_000_000;
         let input = TimestampMicrosecondArray::from(vec![Some(0), None, Some(HOUR_US)])
             .with_timezone("Asia/Shanghai");

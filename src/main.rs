@@ -151,6 +151,11 @@ enum Command {
         #[arg(value_enum)]
         record: SchemaRecord,
     },
+    /// Serve as a node of a Ballista cluster (docs/scale-out.md).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Write a deterministic synthetic retailer following the input contract.
     Generate {
         /// 1 ≈ 100k members, 1M orders; fractional scales work.
@@ -180,6 +185,22 @@ struct JobArgs {
     /// Read every contract table from DIR/<table>.parquet or DIR/<table>/.
     #[arg(long)]
     input_dir: Option<PathBuf>,
+    /// Where the SQL runs: local (this process), ballista (a cluster, with --scheduler)
+    /// or standalone (Ballista's scheduler and executor in this process) [default: the
+    /// job file's [engine], else local].
+    #[arg(long, value_enum)]
+    engine: Option<siyu::engine::EngineKind>,
+    /// The Ballista scheduler, df://HOST:PORT (implies --engine ballista).
+    #[arg(long, value_name = "df://HOST:PORT")]
+    scheduler: Option<String>,
+    /// A directory every executor mounts at the same path as this machine (repeatable);
+    /// with it, job files elsewhere are refused.
+    #[arg(long = "shared-dir", value_name = "DIR")]
+    shared_dirs: Vec<PathBuf>,
+    /// Partitions each query is split into [default: one per core locally, 16 on a
+    /// cluster]. Outputs do not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    partitions: Option<u16>,
 }
 
 impl JobArgs {
@@ -192,8 +213,58 @@ impl JobArgs {
             out,
             memory_limit,
             concurrent_steps: None,
+            engine: self.engine,
+            scheduler: self.scheduler,
+            shared_dirs: self.shared_dirs,
+            partitions: self.partitions.map(usize::from),
         }
     }
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// A Ballista scheduler: plans the jobs clients send and hands tasks to executors.
+    Scheduler {
+        /// Where to listen (gRPC and /healthz, /readyz).
+        #[arg(long, value_name = "HOST:PORT", default_value = "0.0.0.0:50050")]
+        bind: String,
+        /// The name executors reach this scheduler by [default: the bind address].
+        #[arg(long)]
+        external_host: Option<String>,
+        /// /readyz answers 200 once this many executors are registered.
+        #[arg(long, default_value_t = 1)]
+        min_executors: usize,
+    },
+    /// A Ballista executor: runs the scheduler's tasks and serves their output.
+    Executor {
+        /// The scheduler, HOST:PORT or df://HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        scheduler: String,
+        /// Where to listen for Arrow Flight (shuffle reads, results).
+        #[arg(long, value_name = "HOST:PORT", default_value = "0.0.0.0:50051")]
+        bind: String,
+        /// The port the scheduler launches tasks on [default: the --bind port + 1].
+        #[arg(long)]
+        grpc_port: Option<u16>,
+        /// The name the scheduler and other executors reach this one by [default: the
+        /// bind address, or the address the scheduler sees].
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Shuffle and result files, one directory per job (removed when it is done).
+        #[arg(long)]
+        work_dir: PathBuf,
+        /// Tasks at once [default: one per core].
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        concurrent_tasks: Option<u16>,
+        /// Memory shared by the running tasks (e.g. 8G) [default: 70 % of the machine's or
+        /// container's].
+        #[arg(long, value_parser = siyu::session::parse_size)]
+        memory_limit: Option<usize>,
+        /// The executor's own sweep removes job directories untouched this long (a
+        /// backstop for cleanups the scheduler could not deliver).
+        #[arg(long, default_value_t = 6 * 3600)]
+        job_data_ttl_seconds: u64,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -212,7 +283,17 @@ enum PlanFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_format, &cli.log_level);
+    // A job's own log is siyu's: Ballista's client chatter (connections, sessions) only at
+    // warn; a cluster node logs Ballista's info (executors, jobs, tasks) as well.
+    let level = if matches!(cli.command, Command::Cluster { .. }) {
+        cli.log_level.clone()
+    } else {
+        format!(
+            "{},ballista=warn,ballista_core=warn,ballista_scheduler=warn,ballista_executor=warn",
+            cli.log_level
+        )
+    };
+    logging::init(cli.log_format, &level);
     // A panic is a bug in siyu: report it and exit 1 (not Rust's 101), whatever thread
     // it happened on. Nothing is published: staging is never moved into place.
     std::panic::set_hook(Box::new(|info| {
@@ -223,6 +304,9 @@ fn main() -> ExitCode {
     let format = cli.log_format;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Ballista encodes and decodes query plans recursively: deep plans (a 40-way
+        // UNION ALL) need more than the default 2 MiB (Ballista's own binaries use 32).
+        .thread_stack_size(32 << 20)
         .build()
     {
         Ok(rt) => rt,
@@ -263,6 +347,42 @@ fn problems_error(problems: Vec<Problem>) -> SiyuError {
 
 async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuError> {
     match command {
+        Command::Cluster { command } => match command {
+            ClusterCommand::Scheduler {
+                bind,
+                external_host,
+                min_executors,
+            } => {
+                siyu::cluster::scheduler(siyu::cluster::SchedulerOptions {
+                    bind,
+                    external_host,
+                    min_executors,
+                })
+                .await
+            }
+            ClusterCommand::Executor {
+                scheduler,
+                bind,
+                grpc_port,
+                external_host,
+                work_dir,
+                concurrent_tasks,
+                memory_limit,
+                job_data_ttl_seconds,
+            } => {
+                siyu::cluster::executor(siyu::cluster::ExecutorOptions {
+                    scheduler,
+                    bind,
+                    grpc_port,
+                    external_host,
+                    work_dir,
+                    concurrent_tasks: concurrent_tasks.map(usize::from),
+                    memory_limit,
+                    job_data_ttl_seconds,
+                })
+                .await
+            }
+        },
         Command::Run {
             job,
             job_args,

@@ -12,18 +12,44 @@ use datafusion::execution::memory_pool::{
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use crate::engine::Engine;
 use crate::error::{Result, SiyuError};
 
-/// A session with siyu's settings. With `memory_limit`, operators share a pool of that
-/// many bytes fairly and spill to `spill_dir` rather than fail.
-pub fn new_session(
+/// A session with siyu's settings on `engine`. With `memory_limit`, operators share a
+/// pool of that many bytes fairly and spill to `spill_dir` rather than fail (on a
+/// cluster these bound the client: executors have their own, `siyu cluster executor
+/// --memory-limit`). `partitions` overrides the number of partitions each query is
+/// split into [default: one per core here; 16 on a cluster].
+pub async fn new_session(
     memory_limit: Option<usize>,
     spill_dir: Option<&Path>,
+    engine: &Engine,
+    partitions: Option<usize>,
 ) -> Result<SessionContext> {
-    let partitions = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut config = SessionConfig::new()
-        .with_target_partitions(partitions)
-        .with_information_schema(false);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut config = if engine.is_distributed() {
+        use ballista::prelude::SessionConfigExt;
+        SessionConfig::new_with_ballista()
+            .with_target_partitions(partitions.unwrap_or(match engine {
+                Engine::Standalone => cores,
+                _ => 16,
+            }))
+            .with_information_schema(false)
+    } else {
+        SessionConfig::new()
+            .with_target_partitions(partitions.unwrap_or(cores))
+            .with_information_schema(false)
+    };
+    if engine.is_distributed() {
+        // Ballista 55's adaptive planner re-plans some stages without end (a query with
+        // an uncorrelated scalar subquery over an empty table ran 700 stages and did not
+        // finish): its static distributed planner is used (docs/scale-out.md).
+        config = config.set_bool(
+            ballista_core::config::BALLISTA_ADAPTIVE_PLANNER_ENABLED,
+            false,
+        );
+    }
+    let partitions = config.target_partitions();
     let options = config.options_mut();
     // Plain Utf8 everywhere: ids are Utf8 in every output, whatever the reader prefers.
     options.execution.parquet.schema_force_view_types = false;
@@ -44,10 +70,83 @@ pub fn new_session(
         })?;
         runtime = runtime.with_temp_file_path(dir);
     }
-    Ok(SessionContext::new_with_config_rt(
-        config,
-        runtime.build_arc()?,
-    ))
+    let runtime = runtime.build_arc()?;
+    if !engine.is_distributed() {
+        return Ok(SessionContext::new_with_config_rt(config, runtime));
+    }
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .build();
+    // The standalone scheduler and executor take their functions from this state.
+    crate::cluster::register_functions(&mut state)?;
+    use ballista::prelude::SessionContextExt;
+    let ctx = match engine {
+        Engine::Ballista { url, .. } => {
+            reach_scheduler(engine).await?;
+            let url = format!("df://{}", url.trim_start_matches("df://"));
+            SessionContext::remote_with_state(&url, state).await?
+        }
+        _ => SessionContext::standalone_with_state(state)
+            .await
+            .map_err(|e| {
+                SiyuError::runtime(format!(
+                    "cannot start the standalone Ballista scheduler and executor: {e}"
+                ))
+            })?,
+    };
+    // Ballista replaces the session's function list: siyu's go back on top.
+    for f in crate::cluster::functions() {
+        ctx.register_udf(f.as_ref().clone());
+    }
+    for f in crate::cluster::window_functions() {
+        ctx.register_udwf(f.as_ref().clone());
+    }
+    Ok(ctx)
+}
+
+/// How long the client waits for the scheduler to answer before giving up.
+const SCHEDULER_CONNECT_SECONDS: u64 = 10;
+
+/// Fail early, naming the URL, when the scheduler cannot be reached (a job started
+/// against a cluster that is down fails before any work, not in its first query).
+pub async fn reach_scheduler(engine: &Engine) -> Result<()> {
+    let (Engine::Ballista { url, .. }, Some(endpoint)) = (engine, engine.scheduler_endpoint())
+    else {
+        return Ok(());
+    };
+    use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+    let unreachable = |why: String| {
+        SiyuError::runtime(format!(
+            "cannot reach the Ballista scheduler at {url} ({endpoint}): {why}; is `siyu cluster scheduler` running there? nothing was run"
+        ))
+    };
+    let connect = SchedulerGrpcClient::connect(endpoint.clone());
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(SCHEDULER_CONNECT_SECONDS),
+        connect,
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(unreachable(error_chain(&e))),
+        Err(_) => Err(unreachable(format!(
+            "no answer in {SCHEDULER_CONNECT_SECONDS} s"
+        ))),
+    }
+}
+
+/// An error and its causes, `: `-separated (tonic's transport errors say little alone).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// One step's share of the job's memory pool: every reservation goes through to the

@@ -23,8 +23,11 @@ pub async fn check_with(
     opts: &Options,
 ) -> std::result::Result<Prepared, Vec<Problem>> {
     let job = Job::load(job_path).map_err(|e| vec![e])?;
-    let session = crate::session::new_session(None, None).map_err(|e| vec![e])?;
-    prepare(job, opts, session, registry).await
+    let engine = super::engine_for(&job, opts).map_err(|e| vec![e])?;
+    let session = crate::session::new_session(None, None, &engine, opts.partitions)
+        .await
+        .map_err(|e| vec![e])?;
+    prepare(job, opts, session, engine, registry).await
 }
 
 /// Whether a column name says it holds personal contact or identity data (phone, name,

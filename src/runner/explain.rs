@@ -20,13 +20,33 @@ use crate::step::Registry;
 /// The report `siyu explain` prints for step `name` of the job at `job_path`.
 pub async fn explain(job_path: &Path, name: &str, opts: &Options, analyze: bool) -> Result<String> {
     let job = Job::load(job_path)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("siyu-explain-")
-        .tempdir()
-        .map_err(|e| SiyuError::runtime(format!("cannot create a scratch directory: {e}")))?;
-    let session =
-        crate::session::new_session(opts.memory_limit, Some(&scratch.path().join("spill")))?;
-    let p = prepare(job, opts, session, &Registry::builtin())
+    let engine = super::engine_for(&job, opts)?;
+    // On a cluster the executors read the dependencies it writes: the scratch directory
+    // is then under --out (which must be shared), not in this machine's temp directory.
+    let mut scratch = tempfile::Builder::new();
+    scratch.prefix(".siyu-explain-");
+    let scratch = if engine.is_remote() {
+        std::fs::create_dir_all(&opts.out).map_err(|e| {
+            SiyuError::io(
+                crate::error::ErrorClass::Runtime,
+                "cannot create",
+                &opts.out,
+                e,
+            )
+        })?;
+        scratch.tempdir_in(&opts.out)
+    } else {
+        scratch.tempdir()
+    }
+    .map_err(|e| SiyuError::runtime(format!("cannot create a scratch directory: {e}")))?;
+    let session = crate::session::new_session(
+        opts.memory_limit,
+        Some(&scratch.path().join("spill")),
+        &engine,
+        opts.partitions,
+    )
+    .await?;
+    let p = prepare(job, opts, session, engine, &Registry::builtin())
         .await
         .map_err(SiyuError::many)?;
     let Some(target) = p.steps.iter().position(|s| s.name() == name) else {

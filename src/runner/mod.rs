@@ -38,4 +38,26 @@ pub struct Options {
     pub memory_limit: Option<usize>,
     /// Steps run at once (`--concurrent-steps`); one by default.
     pub concurrent_steps: Option<usize>,
+    /// `--engine`; else the job file's `[engine]`, else local.
+    pub engine: Option<crate::engine::EngineKind>,
+    /// `--scheduler df://HOST:PORT`.
+    pub scheduler: Option<String>,
+    /// `--shared-dir`: the directories every executor mounts at the same path.
+    pub shared_dirs: Vec<PathBuf>,
+    /// `--partitions`: partitions per query.
+    pub partitions: Option<usize>,
+}
+
+/// The engine of a run of `job` with `opts`: the flags win over the job file.
+pub fn engine_for(
+    job: &crate::job::Job,
+    opts: &Options,
+) -> crate::error::Result<crate::engine::Engine> {
+    crate::engine::Engine::resolve(
+        &job.engine,
+        opts.engine,
+        opts.scheduler.as_deref(),
+        &opts.shared_dirs,
+    )
+    .map_err(|e| e.in_file(job.path.display()))
 }

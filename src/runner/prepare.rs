@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::MemTable;
+use datafusion::catalog::empty::EmptyTable;
 use datafusion::prelude::SessionContext;
 
 use super::Options;
 use crate::dag::{self, Node, Schedule};
+use crate::engine::Engine;
 use crate::error::{ErrorClass, Location, Problem, Result, SiyuError};
 use crate::input::{self, Input, Sources};
 use crate::job::Job;
@@ -50,6 +51,7 @@ pub async fn prepare(
     job: Job,
     opts: &Options,
     session: SessionContext,
+    engine: Engine,
     registry: &Registry,
 ) -> std::result::Result<Prepared, Vec<Problem>> {
     let job = Arc::new(job);
@@ -70,6 +72,10 @@ pub async fn prepare(
             None
         }
     };
+
+    if let Some(inputs) = &inputs {
+        problems.extend(unshared_paths(&engine, inputs, &opts.out));
+    }
 
     let (sources, mut p) = crate::sql::load_dirs(&job.sql_dirs);
     problems.append(&mut p);
@@ -124,7 +130,8 @@ pub async fn prepare(
         params,
         as_of,
         Arc::new(inputs.clone().unwrap_or_default()),
-    );
+    )
+    .on_engine(engine);
 
     // Plan every step against its inputs' schemas, even when inputs had problems (their
     // contract schemas stand in), so one `check` reports SQL and data problems together.
@@ -215,6 +222,40 @@ async fn plan_steps(
     problems
 }
 
+/// On a cluster, every path executors read (the inputs, and `--out`: staging, the
+/// intermediate tables and the previous night) must be one they see where the client
+/// does; one problem per input table and one for `--out`.
+fn unshared_paths(engine: &Engine, inputs: &[Input], out: &Path) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for input in inputs {
+        // The path as given, when relative: the client resolved it against its own
+        // working directory, which no executor shares.
+        let given = input.source.as_deref();
+        let why = given
+            .and_then(|g| engine.not_shared(g))
+            .or_else(|| input.files.iter().find_map(|f| engine.not_shared(&f.path)));
+        if let Some(why) = why {
+            let shown = given.map_or_else(|| "its files".to_string(), |g| g.display().to_string());
+            problems.push(
+                SiyuError::config(format!(
+                    "input {}: {shown} {why} [engine: {}]",
+                    input.spec.name,
+                    engine.name()
+                ))
+                .in_table(input.spec.name),
+            );
+        }
+    }
+    if let Some(why) = engine.not_shared(out) {
+        problems.push(SiyuError::config(format!(
+            "--out {} {why}: executors write and read staging there [engine: {}]",
+            out.display(),
+            engine.name()
+        )));
+    }
+    problems
+}
+
 fn register_contract_schemas(session: &SessionContext) -> Result<()> {
     for spec in crate::contract::TABLES {
         register_empty(session, spec.name, &spec.normalised_schema())?;
@@ -275,9 +316,6 @@ fn register_previous(
 
 fn register_empty(session: &SessionContext, name: &str, schema: &SchemaRef) -> Result<()> {
     session.deregister_table(name)?;
-    session.register_table(
-        name,
-        Arc::new(MemTable::try_new(Arc::clone(schema), vec![vec![]])?),
-    )?;
+    session.register_table(name, Arc::new(EmptyTable::new(Arc::clone(schema))))?;
     Ok(())
 }

@@ -45,6 +45,7 @@ pub async fn run_with(
     );
 
     let job = Job::load(job_path)?;
+    let engine = super::engine_for(&job, opts)?;
     let as_of = super::prepare::as_of_for(&job, opts);
     let job_dir = opts.out.join(&job.name);
     // Everything is written under --out: a symlinked job directory or run directory
@@ -63,10 +64,15 @@ pub async fn run_with(
     }
     let staging = Staging::create(&job_dir, as_of, &run_id)?;
 
-    let session =
-        crate::session::new_session(opts.memory_limit, Some(&staging.work.join("spill")))?;
+    let session = crate::session::new_session(
+        opts.memory_limit,
+        Some(&staging.work.join("spill")),
+        &engine,
+        opts.partitions,
+    )
+    .await?;
     let p = Arc::new(
-        prepare(job, opts, session, registry)
+        prepare(job, opts, session, engine, registry)
             .await
             .map_err(SiyuError::many)?,
     );

@@ -42,6 +42,12 @@ pub struct StepContext {
     /// checking or planning).
     sink: Arc<OnceLock<Arc<dyn TableSink>>>,
     notes: Arc<Mutex<Notes>>,
+    /// Where the SQL runs.
+    pub engine: Arc<crate::engine::Engine>,
+    /// On a distributed engine, an in-process session for tables the Rust steps computed
+    /// here (Ballista cannot query a table held in the client's memory): they are sorted
+    /// and written from this process.
+    local: Option<SessionContext>,
 }
 
 /// What steps report for the run record.
@@ -67,6 +73,29 @@ impl StepContext {
             inputs,
             sink: Arc::default(),
             notes: Arc::default(),
+            engine: Arc::default(),
+            local: None,
+        }
+    }
+
+    /// The same context with its SQL on `engine`.
+    pub fn on_engine(self, engine: crate::engine::Engine) -> StepContext {
+        let local = engine.is_distributed().then(|| {
+            let partitions = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let mut config = datafusion::prelude::SessionConfig::new()
+                .with_target_partitions(partitions)
+                .with_information_schema(false);
+            config
+                .options_mut()
+                .execution
+                .parquet
+                .schema_force_view_types = false;
+            SessionContext::new_with_config(config)
+        });
+        StepContext {
+            engine: Arc::new(engine),
+            local,
+            ..self
         }
     }
 
@@ -81,6 +110,8 @@ impl StepContext {
             inputs: Arc::clone(&self.inputs),
             sink: Arc::clone(&self.sink),
             notes: Arc::clone(&self.notes),
+            engine: Arc::clone(&self.engine),
+            local: self.local.clone(),
         }
     }
 
@@ -139,6 +170,29 @@ impl StepContext {
             .get()
             .ok_or_else(|| SiyuError::runtime(format!("{name}: no sink while planning")))?;
         sink.write(name, df).await
+    }
+
+    /// A table a step computed in this process as a frame the sink can write: over the
+    /// job's session when it runs here (its memory counted in the step's pool), over an
+    /// in-process one when the SQL runs on a cluster.
+    pub fn batch_frame(
+        &self,
+        batch: datafusion::arrow::record_batch::RecordBatch,
+    ) -> Result<DataFrame> {
+        Ok(self
+            .local
+            .as_ref()
+            .unwrap_or(&self.session)
+            .read_batch(batch)?)
+    }
+
+    /// [`StepContext::write`] a table computed in this process.
+    pub async fn write_batch(
+        &self,
+        name: &str,
+        batch: datafusion::arrow::record_batch::RecordBatch,
+    ) -> Result<u64> {
+        self.write(name, self.batch_frame(batch)?).await
     }
 }
 

@@ -596,7 +596,7 @@ impl Step for QualityStep {
                 ],
                 TABLE,
             )?;
-            ctx.write(TABLE, ctx.session.read_batch(batch)?).await?;
+            ctx.write_batch(TABLE, batch).await?;
             Ok(())
         }
         .boxed()

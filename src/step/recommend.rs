@@ -408,8 +408,7 @@ impl Step for RecommendStep {
                 ],
                 &self.output,
             )?;
-            ctx.write(&self.output, ctx.session.read_batch(batch)?)
-                .await?;
+            ctx.write_batch(&self.output, batch).await?;
             Ok(())
         }
         .boxed()

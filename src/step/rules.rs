@@ -173,14 +173,12 @@ impl Step for RulesStep {
             );
             let as_of = lit(ScalarValue::Date32(Some(ctx.as_of_date32())));
             let rules = ctx
-                .session
-                .read_batch(rules_batch(&mined, lookup.as_ref())?)?
+                .batch_frame(rules_batch(&mined, lookup.as_ref())?)?
                 .with_column("as_of", as_of.clone())?;
             ctx.write(&self.output, rules).await?;
             if let Some(i) = &self.itemsets_output {
                 let sets = ctx
-                    .session
-                    .read_batch(itemsets_batch(&mined)?)?
+                    .batch_frame(itemsets_batch(&mined)?)?
                     .with_column("as_of", as_of)?;
                 ctx.write(i, sets).await?;
             }

@@ -284,9 +284,8 @@ impl Step for SegmentStep {
             );
             let as_of = ctx.as_of_date32();
             let (members, profiles) = batches(&o, &p.id_column, as_of)?;
-            ctx.write(&p.output, ctx.session.read_batch(members)?).await?;
-            ctx.write(&p.profiles_output, ctx.session.read_batch(profiles)?)
-                .await?;
+            ctx.write_batch(&p.output, members).await?;
+            ctx.write_batch(&p.profiles_output, profiles).await?;
             Ok(())
         }
         .boxed()

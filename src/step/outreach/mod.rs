@@ -212,10 +212,8 @@ impl Step for OutreachStep {
                     rows: picks.len(),
                 }),
             );
-            ctx.write(&self.output, ctx.session.read_batch(outreach)?)
-                .await?;
-            ctx.write(&self.summary_output, ctx.session.read_batch(summary)?)
-                .await?;
+            ctx.write_batch(&self.output, outreach).await?;
+            ctx.write_batch(&self.summary_output, summary).await?;
             Ok(())
         }
         .boxed()
