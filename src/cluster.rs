@@ -16,7 +16,7 @@ use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use ballista_scheduler::cluster::BallistaCluster;
-use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
 use ballista_scheduler::scheduler_process::start_server;
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::{DataType, FieldRef};
@@ -197,6 +197,9 @@ pub async fn scheduler(opts: SchedulerOptions) -> Result<()> {
         .with_hostname(&external)
         .with_port(addr.port())
         .with_scheduler_policy(TaskSchedulingPolicy::PushStaged)
+        // Spread each stage's tasks over the executors (Ballista's default fills one
+        // executor's slots first).
+        .with_task_distribution(TaskDistributionPolicy::RoundRobin)
         .with_finished_job_data_clean_up_interval_seconds(FINISHED_JOB_DATA_SECONDS)
         .with_finished_job_state_clean_up_interval_seconds(3600)
         .with_override_session_builder(session_builder());

@@ -54,6 +54,10 @@ enum Command {
         job: PathBuf,
         #[command(flatten)]
         job_args: JobArgs,
+        /// The output root a run would use (its previous night; on a cluster it must be
+        /// shared).
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
     },
     /// Print the steps in execution order with what each reads and writes.
     Plan {
@@ -63,6 +67,9 @@ enum Command {
         /// table on a terminal, json otherwise.
         #[arg(long, value_enum)]
         format: Option<PlanFormat>,
+        /// The output root a run would use, as for `check`.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
     },
     /// Show what DataFusion makes of one SQL step: its SQL with params substituted, the
     /// logical and physical plans and, with --analyze, the executed plan with each
@@ -401,8 +408,8 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
             println!("published {}", summary.published.display());
             Ok(())
         }
-        Command::Check { job, job_args } => {
-            let opts = job_args.options(PathBuf::from("out"), None);
+        Command::Check { job, job_args, out } => {
+            let opts = job_args.options(out, None);
             match runner::check(&job, &opts).await {
                 Ok(p) => {
                     println!(
@@ -433,8 +440,9 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
             job,
             job_args,
             format,
+            out,
         } => {
-            let opts = job_args.options(PathBuf::from("out"), None);
+            let opts = job_args.options(out, None);
             let p = runner::check(&job, &opts).await.map_err(problems_error)?;
             let plan = runner::plan(&p);
             let format = format.unwrap_or(if std::io::stdout().is_terminal() {

@@ -39,6 +39,10 @@ pub struct Manifest {
     pub seconds: f64,
     /// `--memory-limit` in bytes, when the run had one.
     pub memory_limit_bytes: Option<u64>,
+    /// Where the SQL ran: `local`, `ballista` (a cluster) or `standalone`.
+    pub engine: String,
+    /// The Ballista scheduler (`df://HOST:PORT`) when the engine is `ballista`.
+    pub scheduler: Option<String>,
     /// The published night the run compared against (`previous_*` tables), if any.
     pub previous_run: Option<NaiveDate>,
     /// SHA-256 over every input file's hash, in table and file order; also in every

@@ -84,7 +84,6 @@ pub async fn new_session(
     use ballista::prelude::SessionContextExt;
     let ctx = match engine {
         Engine::Ballista { url, .. } => {
-            reach_scheduler(engine).await?;
             let url = format!("df://{}", url.trim_start_matches("df://"));
             SessionContext::remote_with_state(&url, state).await?
         }

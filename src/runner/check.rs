@@ -24,10 +24,20 @@ pub async fn check_with(
 ) -> std::result::Result<Prepared, Vec<Problem>> {
     let job = Job::load(job_path).map_err(|e| vec![e])?;
     let engine = super::engine_for(&job, opts).map_err(|e| vec![e])?;
+    // An unreachable scheduler is one problem among the others `check` finds.
+    let unreachable = crate::session::reach_scheduler(&engine).await.err();
     let session = crate::session::new_session(None, None, &engine, opts.partitions)
         .await
         .map_err(|e| vec![e])?;
-    prepare(job, opts, session, engine, registry).await
+    let prepared = prepare(job, opts, session, engine, registry).await;
+    match (prepared, unreachable) {
+        (p, None) => p,
+        (Ok(_), Some(e)) => Err(vec![e]),
+        (Err(mut problems), Some(e)) => {
+            problems.insert(0, e);
+            Err(problems)
+        }
+    }
 }
 
 /// Whether a column name says it holds personal contact or identity data (phone, name,

@@ -21,6 +21,7 @@ use crate::step::Registry;
 pub async fn explain(job_path: &Path, name: &str, opts: &Options, analyze: bool) -> Result<String> {
     let job = Job::load(job_path)?;
     let engine = super::engine_for(&job, opts)?;
+    crate::session::reach_scheduler(&engine).await?;
     // On a cluster the executors read the dependencies it writes: the scratch directory
     // is then under --out (which must be shared), not in this machine's temp directory.
     let mut scratch = tempfile::Builder::new();

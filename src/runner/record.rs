@@ -176,6 +176,11 @@ pub fn manifest(p: &Prepared, facts: RunFacts<'_>) -> Manifest {
         finished_at: Utc::now(),
         seconds: round3(facts.seconds),
         memory_limit_bytes: facts.memory_limit.map(|m| m as u64),
+        engine: p.ctx.engine.name().to_string(),
+        scheduler: match p.ctx.engine.as_ref() {
+            crate::engine::Engine::Ballista { url, .. } => Some(url.clone()),
+            _ => None,
+        },
         previous_run: p.previous.as_ref().map(|(d, _)| *d),
         input_fingerprint: facts.input_fingerprint,
         inputs,

@@ -58,6 +58,8 @@ pub async fn run_with(
             .in_file(path.display()));
         }
     }
+    // A cluster that is down fails the run before it takes the lock or stages anything.
+    crate::session::reach_scheduler(&engine).await?;
     let _lock = JobLock::acquire(&job_dir)?;
     for left in publish::remove_leftovers(&job_dir)? {
         warn!(path = %left.display(), "removed the staging directory of an earlier run that did not finish");

@@ -6,6 +6,7 @@ mod common;
 
 mod bad_inputs;
 mod bench_smoke;
+mod cluster;
 mod crash;
 mod determinism;
 mod diagnosis;
