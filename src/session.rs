@@ -213,8 +213,21 @@ impl MemoryPool for StepPool {
 
 /// A session for one step: the job's tables, settings, spill directory and memory pool,
 /// with the step's reservations counted in its own [`StepPool`].
-pub fn step_session(job: &SessionContext) -> Result<(SessionContext, Arc<StepPool>)> {
-    let state = job.state();
+/// `name` names the step's queries on a Ballista cluster (its scheduler's job names).
+pub fn step_session(job: &SessionContext, name: &str) -> Result<(SessionContext, Arc<StepPool>)> {
+    let mut state = job.state();
+    if state
+        .config()
+        .options()
+        .extensions
+        .get::<ballista_core::config::BallistaConfig>()
+        .is_some()
+    {
+        state
+            .config_mut()
+            .options_mut()
+            .set(ballista_core::config::BALLISTA_JOB_NAME, name)?;
+    }
     let env = state.runtime_env();
     let pool = Arc::new(StepPool {
         job: Arc::clone(&env.memory_pool),

@@ -207,7 +207,8 @@ async fn execute(
                 crate::failpoint::hit(&format!("step_started:{}", s.name()));
                 // The step's own session, so its memory is counted apart from the
                 // steps running beside it.
-                let (session, pool) = crate::session::step_session(&p.ctx.session)?;
+                let job_name = format!("siyu {} {}", p.ctx.job.name, s.name());
+                let (session, pool) = crate::session::step_session(&p.ctx.session, &job_name)?;
                 s.run(&p.ctx.with_session(session))
                     .await
                     .map_err(|e| e.in_step(s.name()).at(s.source.clone()))?;

@@ -83,3 +83,22 @@ fn segment_vs_sklearn_wide_case_runs_and_both_reach_the_same_inertia() {
         .unwrap_or_else(|| panic!("no inertia line\n{log}"));
     assert!(diff.abs() < 0.1, "inertia differs by {diff}%\n{log}");
 }
+
+/// `bench/ballista.sh` on testdata/ (QUICK=1) with this build's siyu: local engine and a
+/// local two-executor cluster; it exits 1 unless every published table is identical.
+#[test]
+fn ballista_bench_runs_and_the_engines_agree() {
+    let out = Command::new("bash")
+        .arg(repo().join("bench/ballista.sh"))
+        .env("QUICK", "1")
+        .env("SIYU", env!("CARGO_BIN_EXE_siyu"))
+        .env_remove("RUST_LOG")
+        .current_dir(repo())
+        .output()
+        .expect("run bash");
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("tables identical: yes"), "{log}");
+    assert!(log.contains("ratio cluster / local"), "{log}");
+    assert!(log.contains("N=8"), "{log}");
+}
