@@ -73,7 +73,13 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
                 .is_not_null()
                 .and(ident("item").is_not_null()),
         )?
-        .sort(vec![ident("basket").sort(true, true)])?;
+        // By item too: item codes are given in order of first appearance and break ties
+        // between equally ranked rules, so the order within a basket must not depend on
+        // how the engine (threads, a cluster's partitions) delivered the rows.
+        .sort(vec![
+            ident("basket").sort(true, true),
+            ident("item").sort(true, true),
+        ])?;
     let started = std::time::Instant::now();
     let mut stream = df.execute_stream().await?;
     let mut codes: HashMap<String, u32> = HashMap::new();
