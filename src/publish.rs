@@ -313,11 +313,20 @@ pub struct WrittenFile {
     pub spilled_bytes: u64,
 }
 
+/// Rows per batch handed to the parquet encoder.
+const WRITE_BATCH_ROWS: usize = 8192;
+
 /// One parquet file being written: create, write batches, finish (which fsyncs).
+///
+/// The encoder gets batches of exactly [`WRITE_BATCH_ROWS`] rows (the last one fewer),
+/// however the rows arrived: it closes pages at batch boundaries, so without this the
+/// bytes of a file would depend on how an engine cut its result into batches (one
+/// partition per core here; a Ballista cluster's partitions and Flight messages).
 pub struct ParquetFile {
     path: PathBuf,
     schema: SchemaRef,
     writer: ArrowWriter<File>,
+    batches: datafusion::arrow::compute::BatchCoalescer,
     rows: u64,
 }
 
@@ -328,6 +337,10 @@ impl ParquetFile {
             .map_err(|e| SiyuError::publish(e.to_string()).in_file(path.display()))?;
         Ok(ParquetFile {
             path: path.to_path_buf(),
+            batches: datafusion::arrow::compute::BatchCoalescer::new(
+                Arc::clone(&schema),
+                WRITE_BATCH_ROWS,
+            ),
             schema,
             writer,
             rows: 0,
@@ -336,12 +349,27 @@ impl ParquetFile {
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.rows += batch.num_rows() as u64;
-        self.writer
-            .write(batch)
-            .map_err(|e| SiyuError::publish(format!("writing: {e}")).in_file(self.path.display()))
+        let failed = |e: &dyn std::fmt::Display, path: &Path| {
+            SiyuError::publish(format!("writing: {e}")).in_file(path.display())
+        };
+        self.batches
+            .push_batch(batch.clone())
+            .map_err(|e| failed(&e, &self.path))?;
+        while let Some(b) = self.batches.next_completed_batch() {
+            self.writer.write(&b).map_err(|e| failed(&e, &self.path))?;
+        }
+        Ok(())
     }
 
-    pub fn finish(self) -> Result<WrittenFile> {
+    pub fn finish(mut self) -> Result<WrittenFile> {
+        self.batches.finish_buffered_batch().map_err(|e| {
+            SiyuError::publish(format!("writing: {e}")).in_file(self.path.display())
+        })?;
+        while let Some(b) = self.batches.next_completed_batch() {
+            self.writer.write(&b).map_err(|e| {
+                SiyuError::publish(format!("writing: {e}")).in_file(self.path.display())
+            })?;
+        }
         let path = self.path;
         let file = self
             .writer
