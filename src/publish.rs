@@ -349,27 +349,30 @@ impl ParquetFile {
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.rows += batch.num_rows() as u64;
-        let failed = |e: &dyn std::fmt::Display, path: &Path| {
+        let pushed = self.batches.push_batch(batch.clone());
+        self.encode_completed(pushed)
+    }
+
+    /// Encode every full batch the coalescer holds, once `step` (its last operation)
+    /// succeeded.
+    fn encode_completed(
+        &mut self,
+        step: std::result::Result<(), datafusion::arrow::error::ArrowError>,
+    ) -> Result<()> {
+        let path = &self.path;
+        let failed = |e: &dyn std::fmt::Display| {
             SiyuError::publish(format!("writing: {e}")).in_file(path.display())
         };
-        self.batches
-            .push_batch(batch.clone())
-            .map_err(|e| failed(&e, &self.path))?;
+        step.map_err(|e| failed(&e))?;
         while let Some(b) = self.batches.next_completed_batch() {
-            self.writer.write(&b).map_err(|e| failed(&e, &self.path))?;
+            self.writer.write(&b).map_err(|e| failed(&e))?;
         }
         Ok(())
     }
 
     pub fn finish(mut self) -> Result<WrittenFile> {
-        self.batches.finish_buffered_batch().map_err(|e| {
-            SiyuError::publish(format!("writing: {e}")).in_file(self.path.display())
-        })?;
-        while let Some(b) = self.batches.next_completed_batch() {
-            self.writer.write(&b).map_err(|e| {
-                SiyuError::publish(format!("writing: {e}")).in_file(self.path.display())
-            })?;
-        }
+        let flushed = self.batches.finish_buffered_batch();
+        self.encode_completed(flushed)?;
         let path = self.path;
         let file = self
             .writer
