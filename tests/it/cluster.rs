@@ -93,6 +93,22 @@ fn shared(dir: &Path) -> Vec<String> {
     ]
 }
 
+/// `siyu check` of the nightly job on testdata against `url`, every path shared.
+fn check_shared(d: &Path, url: &str) -> std::process::Output {
+    let mut args = vec![
+        "check".to_string(),
+        repo().join("jobs/nightly.toml").display().to_string(),
+        "--input-dir".into(),
+        repo().join("testdata").display().to_string(),
+        "--out".into(),
+        d.join("out").display().to_string(),
+        "--scheduler".into(),
+        url.to_string(),
+    ];
+    args.extend(shared(d));
+    siyu(&args.iter().map(String::as_str).collect::<Vec<_>>(), d)
+}
+
 fn parquet_files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -207,18 +223,7 @@ fn a_scheduler_nobody_listens_on_fails_with_exit_4_and_publishes_nothing() {
     );
 
     // `check` names the scheduler too (exit 4: nothing is wrong with the job itself).
-    let mut args = vec![
-        "check".to_string(),
-        repo().join("jobs/nightly.toml").display().to_string(),
-        "--input-dir".into(),
-        repo().join("testdata").display().to_string(),
-        "--out".into(),
-        d.join("out").display().to_string(),
-        "--scheduler".into(),
-        url.clone(),
-    ];
-    args.extend(shared(d));
-    let o = siyu(&args.iter().map(String::as_str).collect::<Vec<_>>(), d);
+    let o = check_shared(d, &url);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     assert!(text(&o).contains(&url), "{}", text(&o));
 }
@@ -274,18 +279,7 @@ fn check_refuses_paths_executors_cannot_see() {
     );
     // The same job with every path shared checks clean, and the local engine never
     // minds relative paths.
-    let mut args = vec![
-        "check".to_string(),
-        repo().join("jobs/nightly.toml").display().to_string(),
-        "--input-dir".into(),
-        repo().join("testdata").display().to_string(),
-        "--out".into(),
-        d.join("out").display().to_string(),
-        "--scheduler".into(),
-        cluster.url.clone(),
-    ];
-    args.extend(shared(d));
-    let o = siyu(&args.iter().map(String::as_str).collect::<Vec<_>>(), d);
+    let o = check_shared(d, &cluster.url);
     assert!(o.status.success(), "{}", text(&o));
     let o = siyu(
         &["check", "jobs/nightly.toml", "--input-dir", "testdata"],
