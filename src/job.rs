@@ -524,6 +524,26 @@ mod tests {
     }
 
     #[test]
+    fn the_engine_table_is_read_and_the_flags_win_over_it() {
+        use crate::engine::{Engine, EngineKind};
+        let job = parse(
+            "[job]\nname='x'\n[engine]\ntype='ballista'\nscheduler='df://s:7000'\nshared_dirs=['../lake']\n",
+        )
+        .unwrap();
+        assert_eq!(job.engine.kind, Some(EngineKind::Ballista));
+        assert_eq!(job.engine.shared_dirs, vec![PathBuf::from("/jobs/../lake")]);
+        let e = Engine::resolve(&job.engine, None, None, &[]).unwrap();
+        assert_eq!(e.scheduler_endpoint().as_deref(), Some("http://s:7000"));
+        // A path outside the job's shared directory is refused, one inside it is not.
+        assert!(e.not_shared(Path::new("/srv/in")).is_some());
+        assert_eq!(e.not_shared(Path::new("/jobs/../lake/in")), None);
+        let local = Engine::resolve(&job.engine, Some(EngineKind::Local), None, &[]).unwrap();
+        assert_eq!(local, Engine::Local);
+        let bad = parse("[job]\nname='x'\n[engine]\ntype='spark'\n").unwrap_err();
+        assert!(bad.message.contains("spark"), "{}", bad.message);
+    }
+
+    #[test]
     fn relative_paths_resolve_against_the_job_file() {
         let job = parse(
             "[job]\nname='x'\n[inputs]\nmembers='../data/m.parquet'\n[sql]\ndirs=['../sql']\n",
