@@ -26,6 +26,34 @@ pub enum ErrorClass {
     Runtime,
     /// Writing or publishing outputs failed (exit 5).
     Publish,
+    /// The run was stopped by SIGINT (exit 130) or SIGTERM (exit 143): 128 + the
+    /// signal's number, as shells report a process a signal ended.
+    Interrupted(Signal),
+}
+
+/// A signal that stops a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT: Ctrl-C.
+    Interrupt,
+    /// SIGTERM: a scheduler's timeout, `kill`, systemd or a container stopping.
+    Terminate,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
+    /// 128 + the signal's number.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Signal::Interrupt => 128 + libc::SIGINT,
+            Signal::Terminate => 128 + libc::SIGTERM,
+        }
+    }
 }
 
 impl ErrorClass {
@@ -35,6 +63,7 @@ impl ErrorClass {
             ErrorClass::Input => 3,
             ErrorClass::Runtime => 4,
             ErrorClass::Publish => 5,
+            ErrorClass::Interrupted(signal) => signal.exit_code(),
         }
     }
 
@@ -55,6 +84,7 @@ impl ErrorClass {
             ErrorClass::Input => "input",
             ErrorClass::Runtime => "runtime",
             ErrorClass::Publish => "publish",
+            ErrorClass::Interrupted(_) => "interrupted",
         }
     }
 }
@@ -260,7 +290,11 @@ impl SiyuError {
 
 impl fmt::Display for SiyuError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} error: {}", self.class.name(), self.located_message())
+        match self.class {
+            // Not an error of anything: the run was told to stop.
+            ErrorClass::Interrupted(_) => write!(f, "interrupted: {}", self.located_message()),
+            _ => write!(f, "{} error: {}", self.class.name(), self.located_message()),
+        }
     }
 }
 

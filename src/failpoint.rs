@@ -12,11 +12,13 @@
 //! complete with `_SUCCESS`, not yet moved into place).
 
 ///
-/// With `SIYU_PAUSEPOINT=<name>` and `SIYU_PAUSE_FILE=<path>` instead, the run creates
-/// `<path>` when it reaches `<name>` and waits there until `<path>` is removed: a test
-/// can then change the world (rewrite an input, send a signal) at that exact point.
+/// With `SIYU_PAUSEPOINT=<name>[,<name>...]` and `SIYU_PAUSE_FILE=<path>` instead, the
+/// run writes the point's name to `<path>` when it reaches one of them and waits there
+/// until `<path>` is removed: a test can then change the world (rewrite an input, send a
+/// signal) at that exact point. `interrupted` is where a run stopped by a signal starts
+/// its clean-up.
 pub fn hit(name: &str) {
-    if std::env::var_os("SIYU_PAUSEPOINT").is_some_and(|v| v == name)
+    if std::env::var("SIYU_PAUSEPOINT").is_ok_and(|v| v.split(',').any(|p| p == name))
         && let Some(file) = std::env::var_os("SIYU_PAUSE_FILE")
     {
         let file = std::path::PathBuf::from(file);

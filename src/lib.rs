@@ -14,6 +14,7 @@
 //! `docs/architecture.md` is the map: how data flows and which module owns what.
 
 pub mod cluster;
+pub mod cluster_jobs;
 pub mod columns;
 pub mod contract;
 pub mod dag;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod failpoint;
 pub mod generate;
 pub mod input;
+pub mod interrupt;
 pub mod job;
 pub mod local_time;
 pub mod logging;

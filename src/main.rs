@@ -322,7 +322,12 @@ fn main() -> ExitCode {
             return fail(&e, format);
         }
     };
-    match runtime.block_on(dispatch(cli.command, format)) {
+    let result = runtime.block_on(dispatch(cli.command, format));
+    // Nothing of a finished command is left to wait for; a run stopped by a signal may
+    // leave a step busy in blocking code (k-means, a pause point), which must not hold
+    // the exit.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e, format),
     }
@@ -401,7 +406,9 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
                 concurrent_steps: concurrent_steps.map(usize::from),
                 ..job_args.options(out, memory_limit)
             };
-            let summary = runner::run(&job, &opts, log_format).await?;
+            // SIGTERM / SIGINT stop the run cleanly (exit 143 / 130, src/interrupt.rs).
+            let summary =
+                siyu::interrupt::until_signal(runner::run(&job, &opts, log_format)).await?;
             for t in &summary.tables {
                 println!("{}\t{} rows", t.name, t.rows);
             }

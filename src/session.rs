@@ -49,6 +49,13 @@ pub async fn new_session(
             false,
         );
     }
+    if matches!(engine, Engine::Ballista { .. }) {
+        // Pull job tracking: the scheduler answers a query with its job id at once, so a
+        // run stopped by a signal can cancel the job it waits for. (In push mode the id
+        // arrives with the job's first status change — for a one-stage query, only when
+        // it ends.) The client asks for the status every 50 ms.
+        config = config.set_bool(ballista_core::config::BALLISTA_CLIENT_PULL, true);
+    }
     let partitions = config.target_partitions();
     let options = config.options_mut();
     // Plain Utf8 everywhere: ids are Utf8 in every output, whatever the reader prefers.
@@ -94,6 +101,20 @@ pub async fn new_session(
                     "cannot start the standalone Ballista scheduler and executor: {e}"
                 ))
             })?,
+    };
+    // Every query shipped to a remote scheduler is tracked: its job id logged, and
+    // cancelled when a signal stops the run (src/cluster_jobs.rs).
+    let ctx = match engine.scheduler_endpoint() {
+        Some(endpoint) => {
+            let state = ctx.state();
+            let planner = crate::cluster_jobs::track(Arc::clone(state.query_planner()), endpoint);
+            SessionContext::new_with_state(
+                SessionStateBuilder::new_from_existing(state)
+                    .with_query_planner(planner)
+                    .build(),
+            )
+        }
+        None => ctx,
     };
     // Ballista replaces the session's function list: siyu's go back on top.
     for f in crate::cluster::functions() {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use futures::StreamExt;
 use tracing::{info, warn};
 
 use super::record::{self, RunFacts, StepTiming};
@@ -186,7 +185,9 @@ async fn execute(
     }
     let limit = steps_at_once(opts);
     let mut started_steps = vec![false; p.steps.len()];
-    let mut running = futures::stream::FuturesUnordered::new();
+    // A JoinSet aborts its tasks when dropped: a run stopped by a signal (which drops
+    // this future) leaves no step running.
+    let mut running = tokio::task::JoinSet::new();
     let mut timings: Vec<StepTiming> = Vec::new();
     let mut failure: Option<SiyuError> = None;
     loop {
@@ -199,7 +200,7 @@ async fn execute(
             };
             started_steps[i] = true;
             let (p, progress, level) = (Arc::clone(p), Arc::clone(progress), level_of[i]);
-            running.push(tokio::spawn(async move {
+            running.spawn(async move {
                 let s = &p.steps[i];
                 progress.running(s.name());
                 let start = started.elapsed().as_secs_f64();
@@ -226,9 +227,9 @@ async fn execute(
                     seconds: t.elapsed().as_secs_f64(),
                     peak_memory_bytes: pool.peak() as u64,
                 })
-            }));
+            });
         }
-        let Some(done) = running.next().await else {
+        let Some(done) = running.join_next().await else {
             break;
         };
         let timing = match done {
@@ -236,9 +237,7 @@ async fn execute(
             Ok(Err(e)) => {
                 if failure.is_none() {
                     // Stop the others: nothing of a failed run is published.
-                    for other in running.iter() {
-                        other.abort();
-                    }
+                    running.abort_all();
                 }
                 failure.get_or_insert(e);
                 continue;

@@ -337,3 +337,120 @@ fn an_executor_killed_mid_run_never_gives_a_half_published_night() {
         other => panic!("exit {other:?}: {}", String::from_utf8_lossy(&o.stderr)),
     }
 }
+
+/// SIGTERM while a step waits for its cluster job: the client cancels the job on the
+/// scheduler (which stops its tasks), exits 143 and publishes nothing. The job is a cross
+/// join that would run for hours, so it is still running whenever the signal lands; the
+/// test waits for the client's "cluster job accepted" line, not for a guessed delay.
+#[test]
+fn sigterm_cancels_the_running_cluster_job() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("sql")).unwrap();
+    std::fs::write(
+        d.join("sql/endless.sql"),
+        "-- four copies of members crossed: ~10^13 rows, far longer than any test\n\
+         SELECT MAX(concat(a.member_id, b.member_id, c.member_id, e.member_id)) AS m\n\
+         FROM members a CROSS JOIN members b CROSS JOIN members c CROSS JOIN members e\n",
+    )
+    .unwrap();
+    let job = d.join("endless.toml");
+    let input = |t: &str| {
+        format!(
+            "{t} = {:?}\n",
+            repo().join("testdata").join(t).display().to_string()
+        )
+    };
+    std::fs::write(
+        &job,
+        format!(
+            "[job]\nname = \"endless\"\n\n[inputs]\n{}{}{}{}\n[sql]\ndirs = [{:?}]\n",
+            input("members"),
+            input("orders"),
+            input("order_items"),
+            input("products"),
+            d.join("sql").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let cluster = Cluster::start(&d.join("cluster"));
+    let mut args = vec![
+        "run".to_string(),
+        job.display().to_string(),
+        "--as-of".into(),
+        AS_OF.into(),
+        "--out".into(),
+        d.join("out").display().to_string(),
+        "--scheduler".into(),
+        cluster.url.clone(),
+    ];
+    args.extend(shared(d));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_siyu"))
+        .args(&args)
+        .current_dir(d)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let job_id = loop {
+        let mut line = String::new();
+        let n = stderr.read_line(&mut line).unwrap();
+        assert!(
+            n > 0,
+            "the run ended before its cluster job started:\n{log}"
+        );
+        log.push_str(&line);
+        if line.contains("cluster job accepted") && line.contains("siyu endless endless") {
+            let at = line.find("job_id=").expect("job_id field") + "job_id=".len();
+            break line[at..].split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // SAFETY: kill(2) on the pid of a child we spawned and have not waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    log.push_str(&rest);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{log}");
+    assert!(log.contains("cancelled the cluster job"), "{log}");
+    assert!(
+        log.contains("1 of 1 running cluster jobs cancelled"),
+        "{log}"
+    );
+    assert!(!d.join(format!("out/endless/as_of={AS_OF}")).exists());
+    // The scheduler fails the job (its event loop records the cancellation a moment
+    // after answering): wait for that state, bounded.
+    let endpoint = format!("http://{}", cluster.url.trim_start_matches("df://"));
+    use ballista_core::serde::protobuf::job_status::Status;
+    let status = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use ballista_core::serde::protobuf::GetJobStatusParams;
+        use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+        let mut client = SchedulerGrpcClient::connect(endpoint).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = client
+                .get_job_status(GetJobStatusParams {
+                    job_id: job_id.clone(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .status
+                .and_then(|s| s.status);
+            if !matches!(status, Some(Status::Running(_)) | Some(Status::Queued(_)))
+                || Instant::now() > deadline
+            {
+                break status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    match &status {
+        Some(Status::Failed(f)) => assert!(f.error.contains("Cancelled"), "{f:?}"),
+        other => panic!("job {job_id} after the client's SIGTERM: {other:?}\n{log}"),
+    }
+}

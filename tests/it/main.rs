@@ -26,5 +26,6 @@ mod rules_cli;
 mod run;
 mod security;
 mod segments;
+mod signals;
 mod sql_plans;
 mod tags;
