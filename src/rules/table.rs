@@ -7,8 +7,11 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float64Array, Int64Array, ListBuilder, RecordBatch, StringBuilder,
 };
-use datafusion::arrow::datatypes::DataType;
-use datafusion::logical_expr::{cast, ident};
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::functions_aggregate::count::count_all;
+use datafusion::functions_aggregate::expr_fn::{array_agg, min};
+use datafusion::functions_nested::expr_fn::array_sort;
+use datafusion::logical_expr::{cast, ident, lit};
 use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 
@@ -59,8 +62,16 @@ pub struct Mined {
     pub seconds: [f64; 3],
 }
 
-/// Read (basket, item) rows, group them into baskets, mine. Rows are sorted by basket so
-/// baskets can be cut while streaming.
+/// Read (basket, item) rows, group them into baskets, mine.
+///
+/// The engine does the grouping — on a cluster, the executors: rows become baskets (each
+/// basket's distinct items, sorted) and identical baskets one row with their count as
+/// weight, so the client receives each distinct basket once, not every order (the
+/// miner's input is weighted anyway). Each distinct basket also carries the smallest
+/// basket key it stands for, and they arrive in that order: item codes, which break ties
+/// between equally ranked rules, are then given in order of first appearance in
+/// (basket, item) order — what the rows themselves would give — whatever the engine's
+/// threads or partitions.
 pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) -> Result<Mined> {
     params.check().map_err(SiyuError::config)?;
     let df = df
@@ -73,52 +84,51 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
                 .is_not_null()
                 .and(ident("item").is_not_null()),
         )?
-        // By item too: item codes are given in order of first appearance and break ties
-        // between equally ranked rules, so the order within a basket must not depend on
-        // how the engine (threads, a cluster's partitions) delivered the rows.
-        .sort(vec![
-            ident("basket").sort(true, true),
-            ident("item").sort(true, true),
-        ])?;
+        // Distinct rows first, then a plain array_agg: DataFusion's grouped accumulator
+        // for it holds a basket's items in shared arrays (array_agg(DISTINCT) keeps a set
+        // per basket and needs several times the memory).
+        .distinct()?
+        .aggregate(
+            vec![ident("basket")],
+            vec![array_agg(ident("item")).alias("items")],
+        )?
+        .aggregate(
+            vec![array_sort(ident("items"), lit("ASC"), lit("NULLS LAST")).alias("items")],
+            vec![
+                count_all().alias("weight"),
+                min(ident("basket")).alias("first_basket"),
+            ],
+        )?
+        .sort(vec![ident("first_basket").sort(true, true)])?;
     let started = std::time::Instant::now();
     let mut stream = df.execute_stream().await?;
     let mut codes: HashMap<String, u32> = HashMap::new();
     let mut labels: Vec<String> = Vec::new();
-    // Each basket goes in as it ends; identical baskets are merged by the miner, whose
-    // sort brings them together anyway.
     let mut stored = Baskets::new();
-    let mut current_key: Option<String> = None;
     let mut current: Vec<u32> = Vec::new();
     while let Some(batch) = stream.next().await {
         let batch = batch?;
-        let keys = batch.column(0).as_string::<i32>();
-        let items = batch.column(1).as_string::<i32>();
+        let lists = batch.column(0).as_list::<i32>();
+        let weights = batch.column(1).as_primitive::<Int64Type>();
+        let items = lists.values().as_string::<i32>();
+        let offsets = lists.value_offsets();
         for r in 0..batch.num_rows() {
-            let key = keys.value(r);
-            if current_key.as_deref() != Some(key) {
-                if !current.is_empty() {
-                    stored.push(&current, 1);
-                }
-                current.clear();
-                let buffer = current_key.get_or_insert_with(String::new);
-                buffer.clear();
-                buffer.push_str(key);
+            current.clear();
+            for i in offsets[r] as usize..offsets[r + 1] as usize {
+                let label = items.value(i);
+                let code = match codes.get(label) {
+                    Some(&c) => c,
+                    None => {
+                        let c = labels.len() as u32;
+                        labels.push(label.to_string());
+                        codes.insert(label.to_string(), c);
+                        c
+                    }
+                };
+                current.push(code);
             }
-            let label = items.value(r);
-            let code = match codes.get(label) {
-                Some(&c) => c,
-                None => {
-                    let c = labels.len() as u32;
-                    labels.push(label.to_string());
-                    codes.insert(label.to_string(), c);
-                    c
-                }
-            };
-            current.push(code);
+            stored.push(&current, weights.value(r) as u64);
         }
-    }
-    if !current.is_empty() {
-        stored.push(&current, 1);
     }
     let baskets = stored.total_weight();
     let mine_params = MineParams {
