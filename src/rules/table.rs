@@ -276,3 +276,127 @@ pub async fn names(df: DataFrame, key: &str, value: &str) -> Result<HashMap<Stri
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use datafusion::arrow::array::StringArray;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::prelude::SessionContext;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    /// What the engine's grouping must reproduce: rows grouped by basket in Rust, item
+    /// codes by first appearance in (basket, item) order, every basket pushed once.
+    fn by_hand(rows: &[(String, String)], params: &RuleParams) -> Mined {
+        let mut baskets: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for (b, i) in rows {
+            baskets.entry(b).or_default().insert(i);
+        }
+        let (mut codes, mut labels) = (HashMap::new(), Vec::new());
+        let mut stored = Baskets::new();
+        for items in baskets.values() {
+            let coded: Vec<u32> = items
+                .iter()
+                .map(|&i| {
+                    *codes.entry(i).or_insert_with(|| {
+                        labels.push(i.to_string());
+                        labels.len() as u32 - 1
+                    })
+                })
+                .collect();
+            stored.push(&coded, 1);
+        }
+        let n = stored.total_weight();
+        let mine_params = MineParams {
+            min_count: min_count_for(params.min_support, n.max(1)),
+            max_len: params.max_len,
+        };
+        let itemsets = mine_weighted(stored, labels.len(), mine_params);
+        let found = rank(rules(&itemsets, n.max(1), params.min_confidence, false));
+        Mined {
+            baskets: n,
+            labels,
+            itemsets,
+            rules: found,
+            seconds: [0.0; 3],
+        }
+    }
+
+    /// Baskets grouped by the engine — rows shuffled, repeated and split over two
+    /// partitions — give the same item codes, itemsets and ranked rules (ties between
+    /// equally ranked rules broken by those codes) as grouping the rows by hand.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn engine_grouped_baskets_mine_as_the_raw_rows() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let params = RuleParams {
+            min_support: 0.05,
+            min_confidence: 0.1,
+            max_len: Some(3),
+            multi_consequent: false,
+        };
+        for case in 0..6 {
+            // Few items and many small baskets: identical baskets and tied rules abound.
+            let items = rng.random_range(3..9);
+            let mut rows: Vec<(String, String)> = Vec::new();
+            for b in 0..rng.random_range(20..200) {
+                for _ in 0..rng.random_range(1..5) {
+                    let item = format!("p{}", rng.random_range(0..items));
+                    rows.push((format!("o{:04}", (b * 7919) % 10_000), item));
+                }
+            }
+            let mut shuffled = rows.clone();
+            for i in (1..shuffled.len()).rev() {
+                shuffled.swap(i, rng.random_range(0..=i));
+            }
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("order_id", DataType::Utf8, false),
+                Field::new("product_id", DataType::Utf8, false),
+            ]));
+            let b = RecordBatch::try_new(
+                schema,
+                vec![
+                    Arc::new(StringArray::from_iter_values(shuffled.iter().map(|r| &r.0))),
+                    Arc::new(StringArray::from_iter_values(shuffled.iter().map(|r| &r.1))),
+                ],
+            )
+            .unwrap();
+            let ctx = SessionContext::new();
+            let half = b.num_rows() / 2;
+            ctx.register_batch("a", b.slice(0, half)).unwrap();
+            ctx.register_batch("b", b.slice(half, b.num_rows() - half))
+                .unwrap();
+            let df = ctx
+                .table("a")
+                .await
+                .unwrap()
+                .union(ctx.table("b").await.unwrap())
+                .unwrap();
+            let got = mine(df, "order_id", "product_id", &params).await.unwrap();
+            let want = by_hand(&rows, &params);
+            assert_eq!(got.baskets, want.baskets, "case {case}");
+            assert_eq!(got.labels, want.labels, "case {case}");
+            let sets = |m: &Mined| -> Vec<(Vec<u32>, u64)> {
+                let mut v: Vec<_> = m
+                    .itemsets
+                    .iter()
+                    .map(|s| (s.items.clone(), s.count))
+                    .collect();
+                v.sort();
+                v
+            };
+            assert_eq!(sets(&got), sets(&want), "case {case}");
+            let ranked = |m: &Mined| -> Vec<(Vec<u32>, Vec<u32>, u64)> {
+                m.rules
+                    .iter()
+                    .map(|r| (r.antecedent.clone(), r.consequent.clone(), r.rule_count))
+                    .collect()
+            };
+            assert!(!want.rules.is_empty(), "case {case} has no rules");
+            assert_eq!(ranked(&got), ranked(&want), "case {case}");
+        }
+    }
+}
