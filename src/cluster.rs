@@ -36,7 +36,11 @@ use crate::error::{Result, SiyuError};
 
 /// The functions siyu adds to DataFusion; registered on every node.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(crate::local_time::udf())]
+    vec![
+        Arc::new(crate::local_time::udf()),
+        Arc::new(crate::segment::sql::slog1p_udf()),
+        Arc::new(crate::segment::sql::sample_key_udf()),
+    ]
 }
 
 /// Window functions DataFusion may evaluate *reversed* (over the opposite order, flipping

@@ -232,11 +232,15 @@ pub struct QualityCheckRecord {
 #[serde(deny_unknown_fields)]
 pub struct SegmentDetails {
     pub k: usize,
+    /// Rows assigned to a segment (every row of the features table).
+    pub members: u64,
+    /// Rows k-means was fitted on: every row, or the step's `fit_sample` of them.
+    pub fit_rows: u64,
     pub k_candidates: Vec<KCandidateRecord>,
     pub inertia: f64,
     pub converged: bool,
     pub notes: Vec<String>,
-    /// Feature → rows whose missing value was imputed with the median.
+    /// Feature → rows of the fit whose missing value was imputed with the median.
     pub imputed: BTreeMap<String, u64>,
     pub dropped_features: Vec<String>,
     /// Segments of the previous night matched against, if there was one.

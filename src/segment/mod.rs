@@ -18,6 +18,7 @@ pub mod kmeans;
 pub mod matching;
 pub mod naming;
 pub mod scale;
+pub mod sql;
 pub mod table;
 
 use std::collections::{BTreeSet, HashMap};

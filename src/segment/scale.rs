@@ -50,12 +50,13 @@ impl Transform {
         }
     }
 
-    fn log(self) -> bool {
+    /// Whether the transform takes signed log1p first.
+    pub fn is_log(self) -> bool {
         matches!(self, Transform::Log1pZscore | Transform::Log1pRobust)
     }
 }
 
-fn slog1p(x: f64) -> f64 {
+pub(crate) fn slog1p(x: f64) -> f64 {
     x.signum() * x.abs().ln_1p()
 }
 
@@ -74,13 +75,21 @@ pub struct FeatureScale {
 
 impl FeatureScale {
     pub fn apply(&self, x: f64) -> f64 {
-        let v = if self.transform.log() { slog1p(x) } else { x };
+        let v = if self.transform.is_log() {
+            slog1p(x)
+        } else {
+            x
+        };
         (v - self.center) / self.spread
     }
 
     pub fn invert(&self, z: f64) -> f64 {
         let v = z * self.spread + self.center;
-        if self.transform.log() { sexpm1(v) } else { v }
+        if self.transform.is_log() {
+            sexpm1(v)
+        } else {
+            v
+        }
     }
 }
 
@@ -100,6 +109,9 @@ pub struct Prepared {
     pub scales: Vec<FeatureScale>,
     /// Raw values after imputation, per kept feature (column-major).
     pub raw: Vec<Vec<f64>>,
+    /// Per kept feature, the value a missing one takes (the median of the present raw
+    /// values): rows outside these (a segment fitted on a sample) are imputed with it.
+    pub fills: Vec<f64>,
     /// (feature, values imputed) for every feature.
     pub imputed: Vec<(String, u64)>,
     /// Features dropped for zero spread.
@@ -120,6 +132,7 @@ pub fn prepare(columns: Vec<Column>) -> Prepared {
     let rows = columns.first().map_or(0, |c| c.values.len());
     let mut scales = Vec::new();
     let mut raw = Vec::new();
+    let mut fills = Vec::new();
     let mut imputed = Vec::new();
     let mut dropped = Vec::new();
     for c in columns {
@@ -130,14 +143,11 @@ pub fn prepare(columns: Vec<Column>) -> Prepared {
             .copied()
             .filter(|v| v.is_finite())
             .collect();
-        // The median is only needed to impute: skip the O(n log n) sort when nothing is
-        // missing.
-        let median = if present.len() < c.values.len() {
+        // The median imputes these rows, and the rows the fit did not see.
+        let median = {
             let mut sorted = present.clone();
             sorted.par_sort_unstable_by(f64::total_cmp);
             quantile(&sorted, 0.5)
-        } else {
-            0.0
         };
         let mut missing = 0u64;
         let values: Vec<f64> = c
@@ -152,7 +162,7 @@ pub fn prepare(columns: Vec<Column>) -> Prepared {
             })
             .collect();
         imputed.push((c.name.clone(), missing));
-        let t: Vec<f64> = if c.transform.log() {
+        let t: Vec<f64> = if c.transform.is_log() {
             values.iter().map(|&x| slog1p(x)).collect()
         } else {
             values.clone()
@@ -183,6 +193,7 @@ pub fn prepare(columns: Vec<Column>) -> Prepared {
             spread,
         });
         raw.push(values);
+        fills.push(median);
     }
     let d = scales.len();
     let mut data = vec![0.0; rows * d];
@@ -196,6 +207,7 @@ pub fn prepare(columns: Vec<Column>) -> Prepared {
         rows,
         scales,
         raw,
+        fills,
         imputed,
         dropped,
     }

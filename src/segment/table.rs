@@ -100,42 +100,23 @@ pub async fn read_features(
     Ok(out)
 }
 
-/// The per-row and per-segment tables of an outcome.
-pub fn batches(o: &Outcome, id: &str, as_of: i32) -> Result<(RecordBatch, RecordBatch)> {
+/// The per-segment table of an outcome: `sizes` and `revenue` (per cluster, over every
+/// member assigned — [`crate::segment::sql::segment_totals`]) give its counts and shares.
+pub fn profiles_batch(
+    o: &Outcome,
+    sizes: &[i64],
+    revenue: Option<&[f64]>,
+    as_of: i32,
+) -> Result<RecordBatch> {
     let k = o.clustering.k;
-    let n = o.ids.len();
-    let labels = &o.clustering.labels;
+    let n: i64 = sizes.iter().sum();
     let ids: Vec<String> = o.segment_ids.iter().map(|&i| format_id(i)).collect();
-    let members = crate::columns::batch(
-        crate::outputs::segment_members(id),
-        vec![
-            Arc::new(StringArray::from(o.ids.clone())) as ArrayRef,
-            Arc::new(StringArray::from_iter_values(
-                labels.iter().map(|&l| ids[l as usize].as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                labels.iter().map(|&l| o.names[l as usize].as_str()),
-            )),
-            Arc::new(Float64Array::from_iter_values(
-                o.clustering.sq_dists.iter().map(|d| d.sqrt()),
-            )),
-            as_of_column(as_of, n),
-        ],
-        "segment members",
-    )?;
-
-    let mut size = vec![0i64; k];
-    let mut rev = vec![0f64; k];
-    for (i, &l) in labels.iter().enumerate() {
-        size[l as usize] += 1;
-        if let Some(r) = &o.revenue {
-            rev[l as usize] += r[i];
-        }
-    }
+    let size = sizes.to_vec();
+    let rev = revenue.map(<[f64]>::to_vec).unwrap_or_else(|| vec![0.0; k]);
     let total_rev: f64 = rev.iter().sum();
     let scales = &o.prepared.scales;
     let features: Vec<&str> = scales.iter().map(|s| s.name.as_str()).collect();
-    let profiles = crate::columns::batch(
+    crate::columns::batch(
         crate::outputs::segment_profiles(),
         vec![
             Arc::new(StringArray::from(ids.clone())) as ArrayRef,
@@ -145,7 +126,7 @@ pub fn batches(o: &Outcome, id: &str, as_of: i32) -> Result<(RecordBatch, Record
                 size.iter().map(|&s| s as f64 / n.max(1) as f64),
             )),
             Arc::new(Float64Array::from_iter((0..k).map(|j| {
-                o.revenue.as_ref().map(|_| {
+                revenue.map(|_| {
                     if total_rev > 0.0 {
                         rev[j] / total_rev
                     } else {
@@ -172,8 +153,7 @@ pub fn batches(o: &Outcome, id: &str, as_of: i32) -> Result<(RecordBatch, Record
             as_of_column(as_of, k),
         ],
         "segment profiles",
-    )?;
-    Ok((members, profiles))
+    )
 }
 
 /// The per-row table the `siyu segment` command writes: id, segment_id, distance.
@@ -196,7 +176,7 @@ pub fn assignments_batch(o: &Outcome, id: &str) -> Result<RecordBatch> {
     )
 }
 
-/// The segments of a profiles table written by [`batches`] (the previous night's), or
+/// The segments of a profiles table written by [`profiles_batch`] (the previous night's), or
 /// `None` when it holds none. `table` names it in errors.
 pub fn previous(batches: &[RecordBatch], table: &str) -> Result<Option<Previous>> {
     let mut prev: Option<Previous> = None;

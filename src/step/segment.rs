@@ -16,6 +16,9 @@
 //! warm_start_margin = 0.05               # default: start from the previous centroids unless
 //!                                        # k-means++ finds a >5% lower inertia
 //! n_runs = 10                            # default
+//! fit_sample = 1000000                   # default: k-means is fitted on at most this many
+//!                                        # rows (a hash of id and seed picks them); every
+//!                                        # row is assigned its nearest centroid in SQL
 //! engine = "fused"                       # default; "linfa" runs linfa's Lloyd loop too
 //! seed = 42                              # default
 //! tolerance = 1e-4                       # default
@@ -44,7 +47,8 @@ use crate::manifest::{
 use crate::outputs;
 use crate::segment::kmeans::Engine;
 use crate::segment::scale::{Column, Transform};
-use crate::segment::table::{batches, check_columns, read_features};
+use crate::segment::sql;
+use crate::segment::table::{check_columns, profiles_batch, read_features};
 use crate::segment::{KChoice, Previous, SegmentParams, format_id, segment};
 
 const KIND: &str = "segment";
@@ -66,6 +70,7 @@ pub struct SegmentStep {
     k_switch_margin: f64,
     warm_start_margin: f64,
     n_runs: usize,
+    fit_sample: usize,
     seed: u64,
     tolerance: f64,
     max_iterations: u64,
@@ -89,6 +94,7 @@ impl Default for SegmentStep {
             k_switch_margin: 0.02,
             warm_start_margin: 0.05,
             n_runs: 10,
+            fit_sample: 1_000_000,
             seed: 42,
             tolerance: 1e-4,
             max_iterations: 300,
@@ -140,6 +146,12 @@ impl StepParams for SegmentStep {
         }
         if let Some(f) = self.transforms.keys().find(|f| !self.features.contains(f)) {
             return Err(format!("transforms names {f}, which is not in features"));
+        }
+        if self.fit_sample < 2 {
+            return Err(format!(
+                "fit_sample must be at least 2, found {}",
+                self.fit_sample
+            ));
         }
         if self.n_runs == 0
             || self.max_iterations == 0
@@ -205,14 +217,19 @@ impl Step for SegmentStep {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
         async move {
             let p = self;
+            let table = ctx.table(&p.features_table).await?;
+            // The fit reads a sample (on a cluster: picked by the executors); every
+            // member is then assigned in the engine, so the client never holds them all.
+            let sample = sql::fit_sample(table.clone(), &p.id_column, p.seed, p.fit_sample)?;
             let rows = read_features(
-                ctx.table(&p.features_table).await?,
+                sample,
                 &p.features_table,
                 &p.id_column,
                 &p.features,
                 p.revenue_column.as_deref(),
             )
             .await?;
+            let fit_rows = rows.ids.len();
             let previous = self.previous(ctx).await?;
             let columns: Vec<Column> = p
                 .features
@@ -238,10 +255,39 @@ impl Step for SegmentStep {
             for note in &o.clustering.notes {
                 tracing::warn!(step = %p.output, "{note}");
             }
+
+            let scaled: Vec<sql::ScaledFeature> = o
+                .prepared
+                .scales
+                .iter()
+                .zip(&o.prepared.fills)
+                .map(|(scale, &fill)| sql::ScaledFeature {
+                    column: &scale.name,
+                    scale,
+                    fill,
+                })
+                .collect();
+            let k = o.clustering.k;
+            let assigned = sql::assigned(
+                table.clone(),
+                &p.id_column,
+                &scaled,
+                &o.clustering.centroids,
+                k,
+                p.revenue_column.as_deref(),
+            )?;
+            let totals =
+                sql::segment_totals(assigned.clone(), k, p.revenue_column.is_some()).await?;
+            let members: i64 = totals.members.iter().sum();
+            if members as usize > fit_rows {
+                // Rows the fit did not read: their ids are checked here.
+                sql::check_ids(table, &p.features_table, &p.id_column).await?;
+            }
             tracing::info!(
                 step = %p.output,
-                members = o.ids.len(),
-                k = o.clustering.k,
+                members,
+                fit_rows,
+                k,
                 inertia = o.clustering.inertia,
                 matched = o.matched.iter().filter(|m| m.is_some()).count(),
                 "segmented"
@@ -249,7 +295,9 @@ impl Step for SegmentStep {
             ctx.detail(
                 &p.output,
                 StepDetails::Segment(Box::new(SegmentDetails {
-                    k: o.clustering.k,
+                    k,
+                    members: members as u64,
+                    fit_rows: fit_rows as u64,
                     k_candidates: o
                         .candidates
                         .iter()
@@ -283,8 +331,12 @@ impl Step for SegmentStep {
                 })),
             );
             let as_of = ctx.as_of_date32();
-            let (members, profiles) = batches(&o, &p.id_column, as_of)?;
-            ctx.write_batch(&p.output, members).await?;
+            let segment_ids: Vec<String> = o.segment_ids.iter().map(|&i| format_id(i)).collect();
+            let members_frame =
+                sql::members_frame(assigned, &p.id_column, &segment_ids, &o.names, as_of)?;
+            ctx.write(&p.output, members_frame).await?;
+            let revenue = p.revenue_column.as_ref().map(|_| totals.revenue.as_slice());
+            let profiles = profiles_batch(&o, &totals.members, revenue, as_of)?;
             ctx.write_batch(&p.profiles_output, profiles).await?;
             Ok(())
         }

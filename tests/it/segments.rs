@@ -250,3 +250,211 @@ fn nightly_segments_keep_their_ids_the_next_night() {
     let tags = segments_of(&out.join("nightly/as_of=2026-11-01/member_tags.parquet"));
     assert_eq!(tags, b);
 }
+
+/// A job whose segment step fits on `fit_sample` of testdata's 2000 members (recency,
+/// frequency and spend from sql/features; `extra_sql` may add a features table of its
+/// own, `features_table` names the one clustered).
+fn sampled_job(
+    d: &std::path::Path,
+    fit_sample: usize,
+    features_table: &str,
+    extra_sql: &str,
+) -> std::path::PathBuf {
+    let sql = d.join("sql");
+    std::fs::create_dir_all(&sql).unwrap();
+    if !extra_sql.is_empty() {
+        std::fs::write(sql.join(format!("{features_table}.sql")), extra_sql).unwrap();
+    }
+    let input = |t: &str| {
+        format!(
+            "{t} = {:?}\n",
+            repo().join("testdata").join(t).display().to_string()
+        )
+    };
+    let job = format!(
+        "[job]\nname = \"sampled\"\n\n[inputs]\n{}{}{}{}\n[params]\nfrequency_window_days = {{ type = \"int\", default = 365 }}\nspend_window_days = {{ type = \"int\", default = 365 }}\n\n[sql]\ndirs = [{:?}, {:?}]\n\n\
+         [[steps]]\ntype = \"segment\"\nfeatures_table = \"{features_table}\"\nfeatures = [\"recency_days\", \"frequency\", \"total_spend_365d\"]\nk = 4\nn_runs = 2\nfit_sample = {fit_sample}\nrevenue_column = \"total_spend_365d\"\n\n\
+         [publish]\ntables = [\"member_segments\", \"segment_profiles\"]\n",
+        input("members"),
+        input("orders"),
+        input("order_items"),
+        input("products"),
+        repo().join("sql/features").display().to_string(),
+        sql.display().to_string(),
+    );
+    let path = d.join("sampled.toml");
+    std::fs::write(&path, job).unwrap();
+    path
+}
+
+/// Fitted on 300 of 2000 members, the step still assigns every member — in SQL — to
+/// the nearest of the published centroids (checked here from the published scaling, for
+/// every member with all three features), and the profiles count all of them.
+#[test]
+fn a_segment_fitted_on_a_sample_assigns_every_member_to_its_nearest_centroid() {
+    use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let job = sampled_job(d, 300, "member_features", "");
+    let out = d.join("out");
+    let o = siyu(
+        &[
+            "run",
+            job.to_str().unwrap(),
+            "--as-of",
+            "2026-11-01",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let night = out.join("sampled/as_of=2026-11-01");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(night.join("_manifest.json")).unwrap()).unwrap();
+    let details = manifest["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "member_segments")
+        .unwrap()["details"]
+        .clone();
+    assert_eq!(details["fit_rows"], 300, "{details}");
+    assert_eq!(details["members"], 2000, "{details}");
+
+    // The published centroids and scaling.
+    let mut centroids: Vec<(String, Vec<f64>)> = Vec::new();
+    let (mut center, mut spread, mut transforms) = (vec![], vec![], vec![]);
+    let mut sizes = 0;
+    for b in read_parquet(&night.join("segment_profiles.parquet")) {
+        let id = b.column_by_name("segment_id").unwrap().as_string::<i32>();
+        let list = |name: &str, r: usize| -> Vec<f64> {
+            let l = b.column_by_name(name).unwrap().as_list::<i32>().value(r);
+            l.as_primitive::<Float64Type>().values().to_vec()
+        };
+        for r in 0..b.num_rows() {
+            centroids.push((id.value(r).to_string(), list("centroid_z", r)));
+            center = list("scale_center", r);
+            spread = list("scale_spread", r);
+            let t = b
+                .column_by_name("transforms")
+                .unwrap()
+                .as_list::<i32>()
+                .value(r);
+            transforms = (0..t.len())
+                .map(|i| t.as_string::<i32>().value(i).to_string())
+                .collect();
+            sizes += b
+                .column_by_name("members")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(r);
+        }
+    }
+    assert_eq!(centroids.len(), 4);
+    assert_eq!(sizes, 2000);
+    assert_eq!(transforms, vec!["log1p_zscore"; 3]);
+    // Every member with its features present: the nearest published centroid.
+    let assigned = segments_of(&night.join("member_segments.parquet"));
+    assert_eq!(assigned.len(), 2000);
+    let work = {
+        // member_features is intermediate; recompute the three features from a run that
+        // publishes it.
+        let job2 = d.join("features.toml");
+        let text_job = std::fs::read_to_string(&job).unwrap().replace(
+            "tables = [\"member_segments\", \"segment_profiles\"]",
+            "tables = [\"member_segments\", \"segment_profiles\", \"member_features\"]",
+        );
+        std::fs::write(&job2, text_job).unwrap();
+        let out2 = d.join("out2");
+        let o = siyu(
+            &[
+                "run",
+                job2.to_str().unwrap(),
+                "--as-of",
+                "2026-11-01",
+                "--out",
+                out2.to_str().unwrap(),
+            ],
+            d,
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(
+            std::fs::read(out2.join("sampled/as_of=2026-11-01/member_segments.parquet")).unwrap(),
+            std::fs::read(night.join("member_segments.parquet")).unwrap(),
+            "publishing one more table changed the segments"
+        );
+        out2.join("sampled/as_of=2026-11-01/member_features.parquet")
+    };
+    let slog1p = |x: f64| x.signum() * x.abs().ln_1p();
+    let mut checked = 0;
+    for b in read_parquet(&work) {
+        let id = b.column_by_name("member_id").unwrap().as_string::<i32>();
+        let cols: Vec<Vec<Option<f64>>> = ["recency_days", "frequency", "total_spend_365d"]
+            .iter()
+            .map(|c| {
+                let a = datafusion::arrow::compute::cast(
+                    b.column_by_name(c).unwrap(),
+                    &DataType::Float64,
+                )
+                .unwrap();
+                a.as_primitive::<Float64Type>().iter().collect()
+            })
+            .collect();
+        for r in 0..b.num_rows() {
+            let Some(x) = cols.iter().map(|c| c[r]).collect::<Option<Vec<f64>>>() else {
+                continue;
+            };
+            let z: Vec<f64> = (0..3)
+                .map(|f| (slog1p(x[f]) - center[f]) / spread[f])
+                .collect();
+            let mut best: Option<(f64, &str)> = None;
+            for (sid, c) in &centroids {
+                let s: f64 = (0..3).map(|f| (z[f] - c[f]) * (z[f] - c[f])).sum();
+                if best.is_none_or(|(bs, _)| s < bs) {
+                    best = Some((s, sid));
+                }
+            }
+            assert_eq!(
+                assigned[id.value(r)],
+                best.unwrap().1,
+                "member {}",
+                id.value(r)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 1000, "{checked} members checked");
+}
+
+/// A member listed twice is refused (exit 3, the id named) even when the fit's sample
+/// does not hold it: the ids of the rows outside the sample are checked too.
+#[test]
+fn a_repeated_id_outside_the_fit_sample_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let job = sampled_job(
+        d,
+        2,
+        "twice",
+        "SELECT * FROM member_features UNION ALL SELECT * FROM member_features WHERE member_id = '1000777'\n",
+    );
+    let o = siyu(
+        &[
+            "run",
+            job.to_str().unwrap(),
+            "--as-of",
+            "2026-11-01",
+            "--out",
+            d.join("out").to_str().unwrap(),
+        ],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("\"1000777\" appears more than once"),
+        "{}",
+        text(&o)
+    );
+    assert!(!d.join("out/sampled/as_of=2026-11-01").exists());
+}
