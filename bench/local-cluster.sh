@@ -6,6 +6,7 @@
 #                                        print the scheduler URL (df://127.0.0.1:PORT)
 #   bench/local-cluster.sh stop DIR      stop every process (SIGTERM, then SIGKILL)
 #   bench/local-cluster.sh kill-executor DIR N   SIGKILL executor N (fault tests)
+#   bench/local-cluster.sh kill-scheduler DIR    SIGKILL the scheduler (fault tests)
 #
 # DIR (default: a new temporary directory) holds scheduler.log, executor-N.log,
 # work-N/ (each executor's shuffle files), pids and url. Environment:
@@ -115,5 +116,9 @@ case "${1:-}" in
     [[ -n "${2:-}" && -n "${3:-}" ]] || die "usage: $0 kill-executor DIR N"
     pid=$(sed -n "$(( $3 + 1 ))p" "$2/pids"); [[ -n "$pid" ]] || die "no executor $3"
     kill -KILL "$pid" ;;
-  *) echo "usage: $0 start [DIR] | stop DIR | kill-executor DIR N" >&2; exit 2 ;;
+  kill-scheduler)
+    [[ -n "${2:-}" ]] || die "usage: $0 kill-scheduler DIR"
+    pid=$(sed -n 1p "$2/pids"); [[ -n "$pid" ]] || die "no scheduler"
+    kill -KILL "$pid" ;;
+  *) echo "usage: $0 start [DIR] | stop DIR | kill-executor DIR N | kill-scheduler DIR" >&2; exit 2 ;;
 esac

@@ -40,6 +40,15 @@ impl Cluster {
         }
     }
 
+    fn kill_scheduler(&self) {
+        let o = Command::new("bash")
+            .arg(repo().join("bench/local-cluster.sh"))
+            .args(["kill-scheduler", self.dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    }
+
     fn kill_executor(&self, n: usize) {
         let o = Command::new("bash")
             .arg(repo().join("bench/local-cluster.sh"))
@@ -453,4 +462,52 @@ fn sigterm_cancels_the_running_cluster_job() {
         Some(Status::Failed(f)) => assert!(f.error.contains("Cancelled"), "{f:?}"),
         other => panic!("job {job_id} after the client's SIGTERM: {other:?}\n{log}"),
     }
+}
+
+/// The scheduler SIGKILLed while the run is between two steps: its state (in memory) is
+/// gone, the next query cannot be submitted, and the run fails with exit 4 naming the
+/// step, publishing nothing and leaving no staging behind.
+#[test]
+fn a_scheduler_killed_mid_run_fails_the_run_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cluster = Cluster::start(&d.join("cluster"));
+    let pause = d.join("paused");
+    let mut extra = vec!["--scheduler".to_string(), cluster.url.clone()];
+    extra.extend(shared(d));
+    let args = nightly_args(
+        &d.join("out"),
+        &extra.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_siyu"))
+        .args(&args)
+        .env("SIYU_PAUSEPOINT", "step_started:member_tags")
+        .env("SIYU_PAUSE_FILE", &pause)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Not a timing assumption: the wait ends when the run reaches the point.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !pause.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the run never reached member_tags"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cluster.kill_scheduler();
+    std::fs::remove_file(&pause).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("member_tags"), "{err}");
+    assert!(!d.join(format!("out/nightly/as_of={AS_OF}")).exists());
+    let left: Vec<_> = std::fs::read_dir(d.join("out/nightly"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".staging"))
+        .collect();
+    assert!(left.is_empty(), "staging left behind: {left:?}");
 }
