@@ -297,16 +297,10 @@ fn check_refuses_paths_executors_cannot_see() {
     assert!(o.status.success(), "{}", text(&o));
 }
 
-/// An executor SIGKILLed while the run is between two steps: the next queries' tasks
-/// cannot be launched on it, and the scheduler moves them to the other executor. The
-/// run either finishes with the local engine's tables or fails with exit 4 and
-/// publishes nothing — never half a night. (On Ballista 55 it finishes.)
-#[test]
-fn an_executor_killed_mid_run_never_gives_a_half_published_night() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let local = run_nightly(d, &d.join("local"), &[]);
-    let cluster = Cluster::start(&d.join("cluster"));
+/// The testdata nightly on `cluster` into `d/out`, held where member_tags is about to
+/// start (between two SQL steps); returns the run and its pause file, which lets the run
+/// go on when removed.
+fn nightly_paused_at_member_tags(d: &Path, cluster: &Cluster) -> (std::process::Child, PathBuf) {
     let pause = d.join("paused");
     let mut extra = vec!["--scheduler".to_string(), cluster.url.clone()];
     extra.extend(shared(d));
@@ -332,6 +326,20 @@ fn an_executor_killed_mid_run_never_gives_a_half_published_night() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    (child, pause)
+}
+
+/// An executor SIGKILLed while the run is between two steps: the next queries' tasks
+/// cannot be launched on it, and the scheduler moves them to the other executor. The
+/// run either finishes with the local engine's tables or fails with exit 4 and
+/// publishes nothing — never half a night. (On Ballista 55 it finishes.)
+#[test]
+fn an_executor_killed_mid_run_never_gives_a_half_published_night() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let local = run_nightly(d, &d.join("local"), &[]);
+    let cluster = Cluster::start(&d.join("cluster"));
+    let (child, pause) = nightly_paused_at_member_tags(d, &cluster);
     cluster.kill_executor(1);
     std::fs::remove_file(&pause).unwrap();
     let o = child.wait_with_output().unwrap();
@@ -472,31 +480,7 @@ fn a_scheduler_killed_mid_run_fails_the_run_and_publishes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let cluster = Cluster::start(&d.join("cluster"));
-    let pause = d.join("paused");
-    let mut extra = vec!["--scheduler".to_string(), cluster.url.clone()];
-    extra.extend(shared(d));
-    let args = nightly_args(
-        &d.join("out"),
-        &extra.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-    let child = Command::new(env!("CARGO_BIN_EXE_siyu"))
-        .args(&args)
-        .env("SIYU_PAUSEPOINT", "step_started:member_tags")
-        .env("SIYU_PAUSE_FILE", &pause)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Not a timing assumption: the wait ends when the run reaches the point.
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !pause.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the run never reached member_tags"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (child, pause) = nightly_paused_at_member_tags(d, &cluster);
     cluster.kill_scheduler();
     std::fs::remove_file(&pause).unwrap();
     let o = child.wait_with_output().unwrap();
