@@ -66,6 +66,19 @@ impl Action {
     }
 }
 
+/// A returned line, as ERP and POS exports book returns (the UCI Online Retail layout: a
+/// cancellation invoice whose lines carry negative quantities): a negative quantity with
+/// a non-negative unit price and a non-positive line amount, in an order whose status is
+/// `refunded` or `cancelled`. Only `paid` orders are purchases, so such a line never
+/// counts as spend; the order counts in `refund_rate` (docs/contract.md, "Returns").
+macro_rules! return_line {
+    () => {
+        "(t.quantity < 0 AND t.unit_price >= 0 AND t.line_amount <= 0 \
+         AND t.order_id IN (SELECT order_id FROM orders WHERE status IN ('refunded', 'cancelled')))"
+    };
+}
+const RETURN_LINE: &str = return_line!();
+
 /// One rule over one input table. `bad` is a SQL condition over the table's normalised
 /// columns (aliased `t`) that is true for the rows breaking the rule; `key` the column
 /// named in messages.
@@ -216,10 +229,22 @@ pub const CHECKS: &[Check] = &[
     ),
     check(
         "order_items",
+        "return_line",
+        "a returned line: negative quantity (and line_amount <= 0) in a refunded or cancelled order; kept, never a purchase",
+        RETURN_LINE,
+        "order_id",
+        Keep,
+    ),
+    check(
+        "order_items",
         "bad_quantity_or_amount",
-        "quantity is not positive, or unit_price or line_amount is negative or null",
-        "t.quantity IS NULL OR t.quantity <= 0 OR t.unit_price IS NULL OR t.line_amount IS NULL \
-         OR t.unit_price < 0 OR t.line_amount < 0",
+        "quantity is not positive, or unit_price or line_amount is negative or null (return lines excepted)",
+        concat!(
+            "(t.quantity IS NULL OR t.quantity <= 0 OR t.unit_price IS NULL OR t.line_amount IS NULL \
+             OR t.unit_price < 0 OR t.line_amount < 0) AND NOT COALESCE(",
+            return_line!(),
+            ", false)"
+        ),
         "order_id",
         Remove,
     ),

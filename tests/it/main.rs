@@ -22,6 +22,7 @@ mod outreach;
 mod recommend;
 mod record;
 mod registry;
+mod returns;
 mod rules_cli;
 mod run;
 mod security;

@@ -77,7 +77,7 @@ fn a_real_runs_manifest_validates_against_the_schema_and_reads_back_as_the_types
         .unwrap();
     match &quality.details {
         Some(StepDetails::DataQuality(q)) => {
-            assert_eq!(q.checks.len(), 19);
+            assert_eq!(q.checks.len(), 20);
             // The tiny export's newest order is at noon the day before the run date.
             assert_eq!(
                 q.newest_order.map(|d| d.to_string()).as_deref(),
