@@ -13,6 +13,7 @@
 //!
 //! `docs/architecture.md` is the map: how data flows and which module owns what.
 
+pub mod cgroup;
 pub mod cluster;
 pub mod cluster_jobs;
 pub mod columns;

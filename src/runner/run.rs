@@ -57,6 +57,19 @@ pub async fn run_with(
             .in_file(path.display()));
         }
     }
+    // A container with less memory than the run may use would OOM-kill it later, with
+    // no message: say so now.
+    if let (Some(limit), Some((cgroup, file))) = (opts.memory_limit, crate::cgroup::memory_limit())
+        && limit as u64 > cgroup
+    {
+        let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+        return Err(SiyuError::config(format!(
+            "--memory-limit {:.0} MiB is more than this process may use: its cgroup allows {:.0} MiB; the run would be killed part way, without a message. Give --memory-limit at most the container's memory less about 1 GiB for what the pool does not count (docs/operations.md, Memory), or give the container more memory",
+            mib(limit as u64),
+            mib(cgroup)
+        ))
+        .in_file(file.display()));
+    }
     // A cluster that is down fails the run before it takes the lock or stages anything.
     crate::session::reach_scheduler(&engine).await?;
     let _lock = JobLock::acquire(&job_dir)?;

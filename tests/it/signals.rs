@@ -144,3 +144,58 @@ fn a_second_signal_exits_at_once() {
     );
     assert!(staging_dirs(d).is_empty(), "{:?}", staging_dirs(d));
 }
+
+/// Inside a cgroup (a container) that allows 2 GiB, `--memory-limit 3G` is refused at
+/// start (exit 2, naming the cgroup's file) instead of being OOM-killed later; 1G runs.
+/// Needs a writable cgroup v1 memory hierarchy (root, as CI runs); where there is none,
+/// the unit tests of `siyu::cgroup` stand alone.
+#[test]
+fn a_memory_limit_beyond_the_cgroup_is_refused_at_start() {
+    let base = Path::new("/sys/fs/cgroup/memory");
+    let group = base.join(format!("siyu-test-{}", std::process::id()));
+    if std::fs::create_dir(&group).is_err() {
+        eprintln!("no writable cgroup v1 memory hierarchy here: not checked end to end");
+        return;
+    }
+    struct Remove(PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _cleanup = Remove(group.clone());
+    std::fs::write(group.join("memory.limit_in_bytes"), "2147483648").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tiny_export(d);
+    let job = tiny_job(d, None);
+    let run_in_group = |limit: &str| {
+        let mut args = run_args(&job, &d.join("out"));
+        args.extend(["--memory-limit".to_string(), limit.to_string()]);
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "echo $$ > {}/cgroup.procs && exec \"$@\"",
+                group.display()
+            ))
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_siyu"))
+            .args(&args)
+            .current_dir(d)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let o = run_in_group("3G");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "--memory-limit 3072 MiB is more than this process may use: its cgroup allows 2048 MiB"
+        ) && err.contains("memory.limit_in_bytes"),
+        "{err}"
+    );
+    assert!(!night(d).exists());
+    let o = run_in_group("1G");
+    assert!(o.status.success(), "{}", text(&o));
+}
