@@ -7,14 +7,18 @@
 # Uses bench/data/scale-S (made by bench/nightly_timings.sh). Runs the job once without a
 # limit, then once per limit, each into a fresh output directory, and compares every
 # published table with the unconstrained run's row for row.
+# Environment: SIYU (the binary; default: a release build in bench/data/compare-target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale=${1:-10}
 shift || true
 limits=("$@")
 [ ${#limits[@]} -gt 0 ] || limits=(1G 2G)
-cargo build --release --locked
-bin=target/release/siyu
+if [[ -z "${SIYU:-}" ]]; then
+  CARGO_TARGET_DIR=bench/data/compare-target cargo build --release --locked --quiet
+  SIYU=bench/data/compare-target/release/siyu
+fi
+bin=$SIYU
 end_date=2026-11-01
 data=bench/data/scale-$scale
 [ -f "$data/.complete" ] || { echo "run bash bench/nightly_timings.sh $scale first"; exit 1; }

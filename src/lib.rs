@@ -23,6 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod failpoint;
 pub mod generate;
+pub mod held;
 pub mod input;
 pub mod interrupt;
 pub mod job;

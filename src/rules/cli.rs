@@ -33,7 +33,8 @@ pub async fn run(
         }
     }
     let started = std::time::Instant::now();
-    let mined = mine(df, basket, item, params).await?;
+    let mut held = crate::held::Held::new(&ctx, "the baskets and the FP-tree");
+    let mined = mine(df, basket, item, params, &mut held).await?;
     let seconds = started.elapsed().as_secs_f64();
     let mut text = String::new();
     let _ = writeln!(

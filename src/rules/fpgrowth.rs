@@ -98,6 +98,16 @@ struct Tree {
 }
 
 impl Tree {
+    /// Heap bytes per node.
+    const NODE_BYTES: usize = size_of::<Up>() + size_of::<u64>();
+
+    /// Heap bytes the tree holds.
+    fn heap_bytes(&self) -> usize {
+        self.up.capacity() * size_of::<Up>()
+            + self.count.capacity() * size_of::<u64>()
+            + (self.first.capacity() + self.totals.capacity() * 2) * size_of::<u32>()
+    }
+
     fn items(&self) -> usize {
         self.totals.len()
     }
@@ -366,6 +376,22 @@ impl Baskets {
         self.weights.iter().sum()
     }
 
+    /// Heap bytes the baskets hold.
+    pub fn heap_bytes(&self) -> usize {
+        self.items.capacity() * size_of::<u32>()
+            + self.ends.capacity() * size_of::<usize>()
+            + self.weights.capacity() * size_of::<u64>()
+    }
+
+    /// What building the FP-tree holds at most beside the baskets: every basket's sort
+    /// key twice (the radix sort's spare), the long baskets' tails, and a tree with a
+    /// node per stored item.
+    pub fn build_bytes(&self) -> usize {
+        self.len() * 2 * size_of::<Keyed>()
+            + self.items.len() * size_of::<u32>()
+            + (self.items.len() + 1) * Tree::NODE_BYTES
+    }
+
     fn iter(&self) -> impl Iterator<Item = (&[u32], u64)> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
         starts
@@ -608,11 +634,28 @@ pub fn frequent_itemsets(baskets: &[Vec<u32>], n_items: usize, params: MineParam
 
 /// [`frequent_itemsets`] over [`Baskets`], where a basket may stand for several.
 pub fn mine_weighted(baskets: Baskets, n_items: usize, params: MineParams) -> Vec<Itemset> {
+    let unlimited = |_| Ok::<(), std::convert::Infallible>(());
+    match mine_weighted_within(baskets, n_items, params, unlimited) {
+        Ok(found) => found,
+        Err(never) => match never {},
+    }
+}
+
+/// [`mine_weighted`], telling `hold` how many bytes the mining holds once the FP-tree
+/// is built (the tree and each worker's scratch for it, beside the baskets, which are
+/// given back by then): an error from `hold` stops it before the workers allocate.
+pub fn mine_weighted_within<E>(
+    baskets: Baskets,
+    n_items: usize,
+    params: MineParams,
+    mut hold: impl FnMut(usize) -> Result<(), E>,
+) -> Result<Vec<Itemset>, E> {
     if params.max_len == Some(0) {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     // Items below are ranks of the top-level tree, translated to codes at the end.
     let (tree, code_of_rank) = build(baskets, n_items, params.min_count);
+    hold(tree.heap_bytes() + rayon::current_num_threads() * tree.nodes() * size_of::<Slot>())?;
     let depth = params.max_len.unwrap_or(usize::MAX).min(tree.items());
     let new_workspace = || Workspace {
         levels: (0..depth).map(|_| Level::default()).collect(),
@@ -666,7 +709,7 @@ pub fn mine_weighted(baskets: Baskets, n_items: usize, params: MineParams) -> Ve
     };
     let mut out: Vec<Itemset> = per_item.into_iter().flatten().collect();
     out.par_sort_unstable();
-    out
+    Ok(out)
 }
 
 /// Report the top-level item `rank` and mine its conditional tree.

@@ -16,8 +16,9 @@ use datafusion::prelude::DataFrame;
 use futures::StreamExt;
 
 use super::assoc::{Rule, rank, rules};
-use super::fpgrowth::{Baskets, Itemset, MineParams, min_count_for, mine_weighted};
+use super::fpgrowth::{Baskets, Itemset, MineParams, min_count_for, mine_weighted_within};
 use crate::error::{Result, SiyuError};
+use crate::held::{Held, map_bytes, string_bytes, vec_bytes};
 
 /// What to mine and how.
 #[derive(Debug, Clone)]
@@ -72,7 +73,15 @@ pub struct Mined {
 /// between equally ranked rules, are then given in order of first appearance in
 /// (basket, item) order — what the rows themselves would give — whatever the engine's
 /// threads or partitions.
-pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) -> Result<Mined> {
+/// What the miner holds (the distinct baskets, the item labels, then the FP-tree) is
+/// reserved in `held`'s memory pool as it grows.
+pub async fn mine(
+    df: DataFrame,
+    basket: &str,
+    item: &str,
+    params: &RuleParams,
+    held: &mut Held,
+) -> Result<Mined> {
     params.check().map_err(SiyuError::config)?;
     let df = df
         .select(vec![
@@ -129,6 +138,7 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
             }
             stored.push(&current, weights.value(r) as u64);
         }
+        held.set(stored.heap_bytes() + label_bytes(&labels, &codes))?;
     }
     let baskets = stored.total_weight();
     let mine_params = MineParams {
@@ -137,7 +147,14 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
     };
     let read = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
-    let itemsets = tokio::task::block_in_place(|| mine_weighted(stored, labels.len(), mine_params));
+    let labels_held = label_bytes(&labels, &codes);
+    drop(codes);
+    held.set(stored.heap_bytes() + stored.build_bytes() + labels_held)?;
+    let itemsets = tokio::task::block_in_place(|| {
+        mine_weighted_within(stored, labels.len(), mine_params, |tree| {
+            held.set(tree + labels_held)
+        })
+    })?;
     let mining = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
     let found = rank(rules(
@@ -153,6 +170,11 @@ pub async fn mine(df: DataFrame, basket: &str, item: &str, params: &RuleParams) 
         rules: found,
         seconds: [read, mining, started.elapsed().as_secs_f64()],
     })
+}
+
+/// Heap bytes of the item labels and their codes (each label is stored twice).
+fn label_bytes(labels: &Vec<String>, codes: &HashMap<String, u32>) -> usize {
+    2 * string_bytes(labels) + vec_bytes(labels) + map_bytes::<String, u32>(codes.capacity())
 }
 
 fn list_of(
@@ -288,6 +310,7 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     use super::*;
+    use crate::rules::fpgrowth::mine_weighted;
 
     /// What the engine's grouping must reproduce: rows grouped by basket in Rust, item
     /// codes by first appearance in (basket, item) order, every basket pushed once.
@@ -375,7 +398,10 @@ mod tests {
                 .unwrap()
                 .union(ctx.table("b").await.unwrap())
                 .unwrap();
-            let got = mine(df, "order_id", "product_id", &params).await.unwrap();
+            let mut held = Held::new(&ctx, "baskets");
+            let got = mine(df, "order_id", "product_id", &params, &mut held)
+                .await
+                .unwrap();
             let want = by_hand(&rows, &params);
             assert_eq!(got.baskets, want.baskets, "case {case}");
             assert_eq!(got.labels, want.labels, "case {case}");

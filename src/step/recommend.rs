@@ -37,6 +37,7 @@ use serde::Deserialize;
 use super::{DeclaredStep, Step, StepContext, StepParams, check_identifiers, table_error};
 use crate::columns::require_columns;
 use crate::error::{Result, SiyuError};
+use crate::held::{map_bytes, string_bytes, vec_bytes};
 use crate::rules::recommend::{Recommender, ScoredRule};
 
 const KIND: &str = "recommend";
@@ -359,11 +360,29 @@ impl Step for RecommendStep {
                 None => HashSet::new(),
             };
             let (ids, items) = self.histories(ctx, &loaded.codes).await?;
+            // Held from here: the rules and their labels, each member's id and recent
+            // items, then their picks and the output's columns.
+            let mut held = crate::held::Held::new(&ctx.session, "the members' recent items");
+            let index_bytes = vec_bytes(&loaded.rules)
+                + string_bytes(&loaded.reasons)
+                + 2 * string_bytes(&loaded.labels)
+                + map_bytes::<String, u32>(loaded.codes.capacity());
+            let history_bytes = string_bytes(&ids)
+                + vec_bytes(&ids)
+                + vec_bytes(&items)
+                + items.iter().map(vec_bytes).sum::<usize>();
+            held.set(index_bytes + history_bytes)?;
             let is_consumable = |i: u32| consumable.contains(&i);
             let picks = tokio::task::block_in_place(|| {
                 Recommender::new(&loaded.rules, &is_consumable, self.top_n).for_all(&items)
             });
             let rows: usize = picks.iter().map(Vec::len).sum();
+            // Picks, and the output's columns about to be built (ids and item codes of
+            // about 8 bytes, reasons of about 48, four numbers).
+            let picks_bytes = vec_bytes(&picks) + picks.iter().map(vec_bytes).sum::<usize>();
+            held.set(
+                index_bytes + history_bytes + picks_bytes + rows * (8 + 8 + 48 + 3 * 4 + 2 * 8 + 4),
+            )?;
             tracing::info!(
                 step = %self.output,
                 rules = loaded.rules.len(),

@@ -140,13 +140,17 @@ impl Step for RulesStep {
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
         async move {
             let baskets = ctx.table(&self.baskets).await?;
+            let mut held = crate::held::Held::new(&ctx.session, "the baskets and the FP-tree");
             let mined = mine(
                 baskets,
                 &self.basket_column,
                 &self.item_column,
                 &self.rule(),
+                &mut held,
             )
             .await?;
+            // What stays is the rules: small beside the baskets.
+            drop(held);
             crate::failpoint::hit("rules_mined");
             let lookup = match &self.names {
                 Some(n) => {

@@ -41,6 +41,7 @@ use serde::Deserialize;
 
 use super::{DeclaredStep, Step, StepContext, StepParams, check_identifiers, table_error};
 use crate::error::Result;
+use crate::held::{string_bytes, vec_bytes};
 use crate::manifest::{
     KCandidateRecord, MatchedSegmentRecord, SegmentDetails, StepDetails, WarmStartRecord,
 };
@@ -230,6 +231,16 @@ impl Step for SegmentStep {
             )
             .await?;
             let fit_rows = rows.ids.len();
+            // The fit holds the rows read, their standardised matrix and a label per row
+            // for each k tried at once.
+            let mut held = crate::held::Held::new(&ctx.session, "the segment fit's rows");
+            let read_bytes = string_bytes(&rows.ids)
+                + vec_bytes(&rows.ids)
+                + rows.features.iter().map(vec_bytes).sum::<usize>()
+                + rows.revenue.as_ref().map_or(0, vec_bytes);
+            let matrix_bytes = fit_rows * p.features.len() * size_of::<f64>();
+            let label_bytes = fit_rows * size_of::<usize>() * rayon::current_num_threads();
+            held.set(read_bytes + matrix_bytes + label_bytes)?;
             let previous = self.previous(ctx).await?;
             let columns: Vec<Column> = p
                 .features
@@ -249,6 +260,7 @@ impl Step for SegmentStep {
                 crate::error::SiyuError::input(format!("table {}: {e}", p.features_table))
                     .in_table(&p.features_table)
             })?;
+            drop(held);
             for f in &o.prepared.dropped {
                 tracing::warn!(step = %p.output, feature = %f, "feature dropped: the same value in every row");
             }

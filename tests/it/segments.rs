@@ -458,3 +458,49 @@ fn a_repeated_id_outside_the_fit_sample_is_refused() {
     );
     assert!(!d.join("out/sampled/as_of=2026-11-01").exists());
 }
+
+/// The fit's rows are reserved from `--memory-limit` like the queries' memory: a fit
+/// that does not fit stops with exit 4 naming the step and what it holds, publishing
+/// nothing — and the same job runs under a limit that has room for it.
+#[test]
+fn a_fit_larger_than_the_memory_limit_stops_naming_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 300,000 rows: their ids, features, matrix and labels hold about 40 MB.
+    let job = sampled_job(
+        d,
+        1_000_000,
+        "many",
+        "SELECT CAST(v AS VARCHAR) AS member_id, CAST(v % 97 AS DOUBLE) AS recency_days, \
+         CAST(v % 13 AS DOUBLE) AS frequency, CAST(v % 1009 AS DOUBLE) AS total_spend_365d \
+         FROM (SELECT unnest(range(300000)) AS v)\n",
+    );
+    let run = |limit: &str, out: &str| {
+        siyu(
+            &[
+                "run",
+                job.to_str().unwrap(),
+                "--as-of",
+                "2026-11-01",
+                "--out",
+                d.join(out).to_str().unwrap(),
+                "--memory-limit",
+                limit,
+            ],
+            d,
+        )
+    };
+    let o = run("32M", "small");
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("step member_segments")
+            && t.contains("out of memory budget: holding the segment fit's rows needs"),
+        "{t}"
+    );
+    assert!(!d.join("small/sampled/as_of=2026-11-01").exists(), "{t}");
+    let o = run("256M", "large");
+    assert!(o.status.success(), "{}", text(&o));
+    let segments = read_table(&d.join("large/sampled/as_of=2026-11-01/member_segments.parquet"));
+    assert_eq!(segments.num_rows(), 300_000);
+}

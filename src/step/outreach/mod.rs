@@ -48,6 +48,7 @@ use futures::future::BoxFuture;
 use super::{DeclaredStep, Step, StepContext, config_error, table_error};
 use crate::columns::{is_text, is_text_list, require_columns};
 use crate::error::{Result, SiyuError};
+use crate::held::{Held, map_bytes, string_bytes, vec_bytes};
 use crate::manifest::{CampaignRecord, OutreachDetails, StepDetails, Warning};
 use crate::outreach::{CampaignPolicy, Candidate, Channel, Policy, select};
 use params::CampaignDecl;
@@ -142,17 +143,38 @@ impl Step for OutreachStep {
 
     fn run<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
         async move {
+            // What the step holds grows as it reads: members, their tags, every
+            // campaign's candidates, the picks, the output batch.
+            let mut held = Held::new(&ctx.session, "the members and campaign candidates");
             let (ids, mut members) = self.members(ctx).await?;
             let index: HashMap<String, usize> = ids
                 .iter()
                 .enumerate()
                 .map(|(i, id)| (id.clone(), i))
                 .collect();
+            let mut holding = 2 * string_bytes(&ids)
+                + vec_bytes(&ids)
+                + vec_bytes(&members)
+                + map_bytes::<String, usize>(index.capacity());
+            held.set(holding)?;
             let history = self.history(ctx, &index, &mut members).await?;
             let tags = self.tags(ctx, &index).await?;
+            holding += vec_bytes(&tags)
+                + tags
+                    .iter()
+                    .map(|t| {
+                        t.tier.as_ref().map_or(0, String::capacity)
+                            + t.segment_id.as_ref().map_or(0, String::capacity)
+                    })
+                    .sum::<usize>();
+            held.set(holding)?;
             let mut loaded = Vec::with_capacity(self.campaigns.len());
             for decl in &self.campaigns {
-                loaded.push(self.campaign(ctx, decl, &index).await?);
+                let l = self.campaign(ctx, decl, &index).await?;
+                // Counted twice: the policy reads a copy of the candidates.
+                holding += l.heap_bytes() + vec_bytes(&l.candidates);
+                held.set(holding)?;
+                loaded.push(l);
             }
             let policies: Vec<CampaignPolicy> =
                 self.campaigns.iter().map(CampaignDecl::policy).collect();
@@ -165,8 +187,11 @@ impl Step for OutreachStep {
             let (picks, funnels) = tokio::task::block_in_place(|| {
                 select(&policy, &members, &ids, &policies, &candidates)
             });
+            holding += vec_bytes(&picks);
+            held.set(holding)?;
 
             let outreach = self.outreach_batch(ctx, &picks, &ids, &tags, &loaded)?;
+            held.set(holding + outreach.get_array_memory_size())?;
             let summary = self.summary_batch(ctx, &funnels, &loaded)?;
             let campaigns: Vec<CampaignRecord> = self
                 .campaigns

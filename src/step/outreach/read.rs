@@ -11,6 +11,7 @@ use datafusion::logical_expr::{Expr, cast, col, lit};
 use super::OutreachStep;
 use super::params::CampaignDecl;
 use crate::error::{Result, SiyuError};
+use crate::held::{string_bytes, vec_bytes};
 use crate::outreach::{Candidate, Channel, Member};
 use crate::step::StepContext;
 
@@ -22,6 +23,28 @@ pub(super) struct Loaded {
     pub products: Vec<Vec<String>>,
     pub unknown_members: u64,
     pub null_scores: u64,
+}
+
+impl Loaded {
+    /// Heap bytes the campaign's rows hold.
+    pub fn heap_bytes(&self) -> usize {
+        let lists = |v: &Vec<Vec<String>>| {
+            vec_bytes(v)
+                + v.iter()
+                    .map(|l| vec_bytes(l) + string_bytes(l))
+                    .sum::<usize>()
+        };
+        vec_bytes(&self.candidates)
+            + lists(&self.reasons)
+            + lists(&self.products)
+            + vec_bytes(&self.offers)
+            + self
+                .offers
+                .iter()
+                .flatten()
+                .map(String::capacity)
+                .sum::<usize>()
+    }
 }
 
 /// One row of a campaign table: member index, score, reasons, offer, products.
