@@ -13,6 +13,7 @@ clean attribution. Prints the steps sorted by peak RSS, largest first.
 """
 import glob
 import json
+import os
 import subprocess
 import sys
 import time
@@ -36,13 +37,18 @@ def main():
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     samples = []
-    while proc.poll() is None:
+    while True:
+        # wait4 reaps the child itself and reports its exact peak RSS (ru_maxrss).
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid == proc.pid:
+            break
         kib = rss_kib(proc.pid)
         if kib is not None:
             samples.append((time.monotonic() - t0, kib))
         time.sleep(0.02)
-    if proc.returncode != 0:
-        sys.exit(f"siyu exited with {proc.returncode}")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"siyu exited with {code}")
     manifests = glob.glob(f"{out}/*/as_of=*/_manifest.json")
     if len(manifests) != 1:
         sys.exit(f"expected one manifest under {out}, found {manifests}")
@@ -54,7 +60,7 @@ def main():
         peak = max(inside) if inside else 0
         rows.append((peak // 1024, s["peak_memory_bytes"] // 2**20, s["seconds"], s["name"], s["kind"]))
     rows.sort(reverse=True)
-    print(f"process peak RSS {max(k for _, k in samples) // 1024} MiB over {samples[-1][0]:.1f} s")
+    print(f"process peak RSS {usage.ru_maxrss // 1024} MiB (sampled: {max(k for _, k in samples) // 1024} MiB) over {samples[-1][0]:.1f} s")
     print(f"{'step':<28} {'kind':<13} {'seconds':>8} {'peak RSS MiB':>13} {'pool peak MiB':>14}")
     for rss, pool, secs, name, kind in rows:
         print(f"{name:<28} {kind:<13} {secs:8.1f} {rss:13} {pool:14}")

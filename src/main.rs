@@ -288,7 +288,23 @@ enum PlanFormat {
     Json,
 }
 
+/// At most one malloc arena per core (glibc's default is eight per core), unless
+/// `MALLOC_ARENA_MAX` says otherwise: with DataFusion's, tokio's and rayon's threads
+/// each taking an arena, freed memory stays scattered over them. At scale 10 under
+/// `--memory-limit 1G` this took the peak RSS from 1,700 to 1,539 MiB at the same
+/// speed (docs/operations.md, "Memory"). Called before any thread starts.
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
+    // SAFETY: mallopt only sets an allocator parameter; no thread has started yet.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
+}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     // A job's own log is siyu's: Ballista's client chatter (connections, sessions) only at
     // warn; a cluster node logs Ballista's info (executors, jobs, tasks) as well.

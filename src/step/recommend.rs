@@ -427,6 +427,10 @@ impl Step for RecommendStep {
                 ],
                 &self.output,
             )?;
+            // Only the batch is needed now: the rest goes back before it is sorted and
+            // written (the sort holds a sorted copy).
+            drop((ids, items, picks, loaded));
+            held.set(batch.get_array_memory_size())?;
             ctx.write_batch(&self.output, batch).await?;
             Ok(())
         }

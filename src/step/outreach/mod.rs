@@ -237,7 +237,12 @@ impl Step for OutreachStep {
                     rows: picks.len(),
                 }),
             );
+            // Only the output batch is needed now: what built it goes back to the pool
+            // before the batch is sorted and written (the sort holds a sorted copy).
+            drop((ids, members, index, tags, loaded, candidates, picks));
+            held.set(outreach.get_array_memory_size())?;
             ctx.write_batch(&self.output, outreach).await?;
+            drop(held);
             ctx.write_batch(&self.summary_output, summary).await?;
             Ok(())
         }
