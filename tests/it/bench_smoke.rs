@@ -102,3 +102,46 @@ fn ballista_bench_runs_and_the_engines_agree() {
     assert!(log.contains("ratio cluster / local"), "{log}");
     assert!(log.contains("N=8"), "{log}");
 }
+
+/// `bench/rss_by_step.py` over the nightly job on testdata/: it reports the process's
+/// peak RSS and one row per step of the manifest, each with its RSS and pool peaks.
+#[test]
+fn rss_by_step_reports_every_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = Command::new("python3")
+        .arg(repo().join("bench/rss_by_step.py"))
+        .arg(&out_dir)
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_siyu"))
+        .args(["--log-level", "warn", "run"])
+        .arg(repo().join("jobs/nightly.toml"))
+        .args(["--as-of", "2026-11-01", "--out"])
+        .arg(&out_dir)
+        .env_remove("RUST_LOG")
+        .current_dir(repo())
+        .output()
+        .expect("run python3");
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    let peak: u64 = log
+        .split("process peak RSS ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in {log}"));
+    assert!(peak > 0, "{log}");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out_dir.join("nightly/as_of=2026-11-01/_manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let steps = manifest["steps"].as_array().unwrap();
+    for s in steps {
+        let name = s["name"].as_str().unwrap();
+        let row = log
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name} in {log}"));
+        assert_eq!(row.split_whitespace().count(), 5, "{row}");
+    }
+}
