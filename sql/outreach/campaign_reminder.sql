@@ -2,9 +2,11 @@
 --
 -- Eligible: members with points expiring within `points_expiry_window_days`
 -- (member_tags.points_expiring > 0).
--- Offer: by activation band of the balance (member_tags.points_band, thresholds
--- points_band_a / b / c): A can redeem a gift now; B is close, so points + cash; C gets a
--- points-as-cash offset; D is nudged to earn before they lapse.
+-- Offer: by where the balance stands against the redemption threshold (临界点,
+-- member_tags.points_band; `points_redeem_threshold`, 1,500 by default): A (≥
+-- `points_band_high`, 2,000) can redeem a larger gift; B (at or past the threshold) can
+-- redeem a gift now; C (≥ `points_close_from`, 1,200: close but not there) is offered
+-- points + cash to get there; D is nudged to earn before the points lapse.
 -- Score: points expiring (more at stake first).
 SELECT
     member_id,
@@ -14,9 +16,9 @@ SELECT
         'points_band=' || points_band || ' (balance ' || CAST(points_balance AS VARCHAR) || ')'
     ) AS reasons,
     CASE points_band
-        WHEN 'A' THEN '积分兑礼 redeem a gift now'
-        WHEN 'B' THEN '积分+现金换购 points + cash'
-        WHEN 'C' THEN '积分抵现 points as cash'
+        WHEN 'A' THEN '积分兑大礼 redeem a larger gift'
+        WHEN 'B' THEN '积分兑礼 redeem a gift now'
+        WHEN 'C' THEN '积分+现金换购 points + cash'
         ELSE '消费赚积分 earn before they lapse'
     END AS offer
 FROM member_tags

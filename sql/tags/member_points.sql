@@ -11,8 +11,11 @@
 --                    after the day of earning, `year_end` = 1 January after the year it
 --                    was earned;
 --   points_expiring_at  the earliest such expiry;
---   points_band      A: balance ≥ `points_band_a` (2000, can redeem), B: ≥ `points_band_b`
---                    (1500), C: ≥ `points_band_c` (1200), D: below.
+--   points_band      where the balance stands against the redemption threshold (临界点,
+--                    《营销5.0》: 1,500 points by default, `points_redeem_threshold`):
+--                    A: ≥ `points_band_high` (2,000), well past it — the second band;
+--                    B: ≥ the threshold, can redeem; C: ≥ `points_close_from` (1,200),
+--                    close but not there — the group to push first; D: below.
 WITH ledger AS (
     SELECT
         member_id,
@@ -46,9 +49,9 @@ SELECT
     GREATEST(LEAST(COALESCE(p.expiring, 0), COALESCE(p.balance, 0)), 0) AS points_expiring,
     CAST(p.expiring_at AS DATE) AS points_expiring_at,
     CASE
-        WHEN COALESCE(p.balance, 0) >= $points_band_a THEN 'A'
-        WHEN COALESCE(p.balance, 0) >= $points_band_b THEN 'B'
-        WHEN COALESCE(p.balance, 0) >= $points_band_c THEN 'C'
+        WHEN COALESCE(p.balance, 0) >= $points_band_high THEN 'A'
+        WHEN COALESCE(p.balance, 0) >= $points_redeem_threshold THEN 'B'
+        WHEN COALESCE(p.balance, 0) >= $points_close_from THEN 'C'
         ELSE 'D'
     END AS points_band
 FROM members m

@@ -740,7 +740,8 @@ fn nightly_lists_on_testdata_honour_every_rule_and_match_hand_checked_members() 
     }
 
     // Member 1000022, checked by hand against testdata/: the ledger before 2026-11-01
-    // sums to 1,509 points (band B: 1,500 ≤ balance < 2,000); earns of 369 (expires
+    // sums to 1,509 points (band B: past the 1,500-point redemption threshold, below
+    // 2,000 — a gift now, not points + cash); earns of 369 (expires
     // 2026-11-15) and 231 (2026-11-30) lapse within 30 days = 600 points; consent: sms
     // and wechat, not app push, so the reminder's order (app_push, wechat, sms) gives
     // wechat; 3 of their 7 paid orders in the last year were placed at 19:xx.
@@ -755,7 +756,7 @@ fn nightly_lists_on_testdata_honour_every_rule_and_match_hand_checked_members() 
         m["reasons"],
         "[600 points expire on 2026-11-15, points_band=B (balance 1509)]"
     );
-    assert_eq!(m["offer"], "积分+现金换购 points + cash");
+    assert_eq!(m["offer"], "积分兑礼 redeem a gift now");
     assert_eq!(m["send_window"], "19:00-20:00");
     assert_eq!(m["tier"], "regular");
     // Member 1000036: paid 1,700.65 in the year to 2026-11-01, rank 434 of 2,000; gold

@@ -1,5 +1,9 @@
 //! Member tags against values computed by hand on small exports.
 
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Int64Array, TimestampMicrosecondArray};
+
 use crate::common::*;
 
 const AS_OF: &str = "2026-07-01";
@@ -289,6 +293,83 @@ fn feb_29_birthdays_are_greeted_on_feb_28_in_non_leap_years() {
     assert_eq!(t["3"]["anniversary_soon"], "true");
     let t = run_nightly_table(dir.path(), "2028-02-25", "member_tags", &[]);
     assert_eq!(t["1"]["days_to_birthday"], "4", "2028 is leap: Feb 29");
+}
+
+/// The bands against the book's redemption threshold (临界点, 1,500 points): one point
+/// either side of each cut, by hand — 1,199 D; 1,200 and 1,499 C (close: points + cash
+/// to get there); 1,500 and 1,999 B (can redeem: a gift now); 2,000 A (the second band:
+/// a larger gift). Each member's whole balance expires within the 30-day window, so each
+/// is on tonight's reminder list with the band's offer; moving the threshold moves B.
+#[test]
+fn points_bands_cut_at_the_redemption_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let balances = [
+        (1, 1199),
+        (2, 1200),
+        (3, 1499),
+        (4, 1500),
+        (5, 1999),
+        (6, 2000),
+    ];
+    let members: Vec<_> = balances.iter().map(|&(id, _)| member(id)).collect();
+    write_export(dir.path(), &members, &[]);
+    // The same members, consenting to WeChat, so the reminder can reach them.
+    let ids: Vec<i64> = balances.iter().map(|&(id, _)| id).collect();
+    write_batch(
+        &dir.path().join("members.parquet"),
+        &batch(vec![
+            (
+                "member_id",
+                Arc::new(Int64Array::from(ids.clone())) as ArrayRef,
+            ),
+            (
+                "joined_at",
+                Arc::new(TimestampMicrosecondArray::from(vec![
+                    ts(
+                        "2024-01-01 00:00:00"
+                    );
+                    ids.len()
+                ])),
+            ),
+            (
+                "consent_wechat",
+                Arc::new(BooleanArray::from(vec![true; ids.len()])),
+            ),
+        ]),
+    );
+    // Earned 2025-07-20 without expires_at: expires 365 days later, 2026-07-20, inside
+    // (2026-07-01, 2026-07-31].
+    let rows: Vec<_> = balances
+        .iter()
+        .map(|&(id, points)| (id, "2025-07-20 12:00:00", "earn", points, None))
+        .collect();
+    write_points(dir.path(), &rows);
+    let t = run_nightly_table(dir.path(), AS_OF, "member_tags", &[]);
+    let band = |id: &str| t[id]["points_band"].clone();
+    assert_eq!(
+        ["1", "2", "3", "4", "5", "6"].map(band),
+        ["D", "C", "C", "B", "B", "A"]
+    );
+    let outreach = run_nightly_table(dir.path(), AS_OF, "outreach", &[]);
+    let offer = |id: &str| {
+        assert_eq!(outreach[id]["campaign"], "reminder", "{:?}", outreach[id]);
+        outreach[id]["offer"].clone()
+    };
+    assert_eq!(offer("1"), "消费赚积分 earn before they lapse");
+    assert_eq!(offer("2"), "积分+现金换购 points + cash");
+    assert_eq!(offer("3"), "积分+现金换购 points + cash");
+    assert_eq!(offer("4"), "积分兑礼 redeem a gift now");
+    assert_eq!(offer("5"), "积分兑礼 redeem a gift now");
+    assert_eq!(offer("6"), "积分兑大礼 redeem a larger gift");
+    // The threshold is a param: at 1,300 the 1,499-point member can redeem.
+    let t = run_nightly_table(
+        dir.path(),
+        AS_OF,
+        "member_tags",
+        &["points_redeem_threshold=1300"],
+    );
+    assert_eq!(t["2"]["points_band"], "C");
+    assert_eq!(t["3"]["points_band"], "B");
 }
 
 #[test]
