@@ -4,7 +4,10 @@
 --   new_members         members who joined in the month (入会);
 --   first_time_buyers   members whose first paid order ever is in the month;
 --   active_buyers       members with a paid order in the month;
---   repurchase_rate     share of the month's buyers who had bought before the month;
+--   repurchase_rate     复购率 as the material defines it: buyers with two or more paid
+--                       orders in the month ÷ buyers in the month;
+--   returning_buyer_share  share of the month's buyers who had bought before the month
+--                       (what repurchase_rate meant until 2026-12-05);
 --   retention_m1 … m12  of the members whose first paid order was in the month, the
 --                       share who bought again k months later (null until month k is
 --                       complete);
@@ -37,7 +40,8 @@ joined AS (
 buyers AS (
     SELECT m.month_index AS period_index,
            COUNT(*) AS active_buyers,
-           COUNT(*) FILTER (WHERE f.first_index < m.month_index) AS repeat_buyers,
+           COUNT(*) FILTER (WHERE m.orders >= 2) AS repeat_buyers,
+           COUNT(*) FILTER (WHERE f.first_index < m.month_index) AS returning_buyers,
            COUNT(*) FILTER (WHERE f.first_index = m.month_index) AS first_time_buyers
     FROM member_months m
     JOIN firsts f ON f.member_id = m.member_id
@@ -84,6 +88,7 @@ SELECT
     COALESCE(b.first_time_buyers, 0) AS first_time_buyers,
     COALESCE(b.active_buyers, 0) AS active_buyers,
     ROUND(CAST(b.repeat_buyers AS DOUBLE) / NULLIF(b.active_buyers, 0), 4) AS repurchase_rate,
+    ROUND(CAST(b.returning_buyers AS DOUBLE) / NULLIF(b.active_buyers, 0), 4) AS returning_buyer_share,
     -- Month k after the cohort month is complete when period + k < the run date's month.
     CASE WHEN p.period_index + 1 < bd.current_index THEN ROUND(CAST(COALESCE(r.m1, 0) AS DOUBLE) / NULLIF(c.cohort, 0), 4) END AS retention_m1,
     CASE WHEN p.period_index + 2 < bd.current_index THEN ROUND(CAST(COALESCE(r.m2, 0) AS DOUBLE) / NULLIF(c.cohort, 0), 4) END AS retention_m2,

@@ -221,6 +221,7 @@ fn kpis_count_new_members_buyers_repurchase_and_cohort_retention() {
         paid(1, "2026-02-10 10:00:00", 10.0),
         paid(1, "2026-04-10 10:00:00", 10.0),
         paid(2, "2026-01-15 10:00:00", 10.0),
+        paid(2, "2026-01-28 10:00:00", 10.0),
         paid(3, "2026-02-20 10:00:00", 10.0),
         paid(3, "2026-03-05 10:00:00", 10.0),
         paid(4, "2026-02-25 10:00:00", 10.0),
@@ -247,22 +248,27 @@ fn kpis_count_new_members_buyers_repurchase_and_cohort_retention() {
             "new_members",
             "first_time_buyers",
             "active_buyers",
-            "repurchase_rate"
+            "repurchase_rate",
+            "returning_buyer_share"
         ]
         .map(|c| get("2026-01-01", c)),
-        ["3", "2", "2", "0.0"]
+        // Member 2 bought twice in January: 1 of the 2 buyers repurchased (复购率).
+        ["3", "2", "2", "0.5", "0.0"]
     );
     assert_eq!(
         [
             "new_members",
             "first_time_buyers",
             "active_buyers",
-            "repurchase_rate"
+            "repurchase_rate",
+            "returning_buyer_share"
         ]
         .map(|c| get("2026-02-01", c)),
-        ["1", "2", "3", "0.3333"]
+        // One order each in February; member 1 had bought before (January).
+        ["1", "2", "3", "0.0", "0.3333"]
     );
-    assert_eq!(get("2026-03-01", "repurchase_rate"), "1.0");
+    assert_eq!(get("2026-03-01", "repurchase_rate"), "0.0");
+    assert_eq!(get("2026-03-01", "returning_buyer_share"), "1.0");
     assert_eq!(
         [
             "retention_m1",
