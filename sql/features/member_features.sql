@@ -48,6 +48,6 @@ SELECT
     -- Rounded half up to 4 places in integers (as group_health's ratios): the same in
     -- every engine, unlike ROUND of a double.
     FLOOR((20000 * r.refunded + r.settled) / NULLIF(2 * r.settled, 0)) / 10000.0 AS refund_rate
-FROM members m
+FROM current_members m
 LEFT JOIN per_member p ON p.member_id = m.member_id
 LEFT JOIN refunds r ON r.member_id = m.member_id

@@ -88,7 +88,7 @@ SELECT
     COALESCE(v.invites_converted, 0) AS invites_converted,
     CASE r.best WHEN 4 THEN 'top' WHEN 3 THEN 'organiser' WHEN 2 THEN 'fan' WHEN 1 THEN 'base' ELSE 'none' END
         AS community_role
-FROM members m
+FROM current_members m
 LEFT JOIN counts c ON c.member_id = m.member_id
 LEFT JOIN converted v ON v.member_id = m.member_id
 LEFT JOIN roles r ON r.member_id = m.member_id

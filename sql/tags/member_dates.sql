@@ -13,7 +13,7 @@ WITH base AS (
         birthday,
         CAST(joined_at AS DATE) AS joined_date,
         CAST(date_part('year', $as_of) AS BIGINT) AS y
-    FROM members
+    FROM current_members
 ),
 candidates AS (
     SELECT

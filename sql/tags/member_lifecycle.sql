@@ -28,7 +28,7 @@ last_gap AS (
 ),
 recommenders AS (
     SELECT DISTINCT i.referrer_id AS member_id
-    FROM members i
+    FROM current_members i
     JOIN (SELECT DISTINCT member_id FROM paid_orders) b ON b.member_id = i.member_id
     WHERE i.referrer_id IS NOT NULL
 )

@@ -54,5 +54,5 @@ SELECT
         WHEN COALESCE(p.balance, 0) >= $points_close_from THEN 'C'
         ELSE 'D'
     END AS points_band
-FROM members m
+FROM current_members m
 LEFT JOIN per_member p ON p.member_id = m.member_id

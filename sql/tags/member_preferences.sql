@@ -92,7 +92,7 @@ SELECT
     k.top_categories,
     h.hour AS peak_hour,
     w.weekday AS peak_weekday
-FROM members m
+FROM current_members m
 LEFT JOIN sensitivity s ON s.member_id = m.member_id
 LEFT JOIN channels c ON c.member_id = m.member_id AND c.pick = 1
 LEFT JOIN categories k ON k.member_id = m.member_id

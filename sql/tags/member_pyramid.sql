@@ -10,5 +10,5 @@ SELECT
     $as_of AS as_of,
     CAST(COALESCE(l.reference_spend, 0) AS DOUBLE) AS pyramid_spend,
     COALESCE(l.pyramid_layer, 'non_buyer') AS pyramid_layer
-FROM members m
+FROM current_members m
 LEFT JOIN pyramid_layers l ON l.basis = 'current' AND l.member_id = m.member_id

@@ -8,7 +8,7 @@
 -- window is never above regular, even when the top shares are not filled.
 WITH spend AS (
     SELECT m.member_id, COALESCE(s.spend, 0) AS spend
-    FROM members m
+    FROM current_members m
     LEFT JOIN (
         SELECT member_id, SUM(paid_amount) AS spend
         FROM paid_orders
@@ -19,7 +19,7 @@ WITH spend AS (
 -- The member count as a one-row aggregate, not COUNT(*) OVER (): an unbounded window
 -- buffers its whole input outside the memory pool (docs/sql.md).
 total AS (
-    SELECT COUNT(*) AS members FROM members
+    SELECT COUNT(*) AS members FROM current_members
 ),
 ranked AS (
     SELECT

@@ -120,13 +120,21 @@ fn plan_json_is_the_plan_type_and_validates_against_its_schema() {
     assert!(validator.is_valid(&value), "{value:#}");
     let plan: Plan = serde_json::from_value(value).unwrap();
     let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["data_quality", "paid_orders", "member_features"]);
+    assert_eq!(
+        names,
+        [
+            "data_quality",
+            "current_members",
+            "paid_orders",
+            "member_features"
+        ]
+    );
     // paid_orders reads orders, which the data quality step replaces with its cleaned
     // rows: it is scheduled after it.
     assert_eq!(plan.steps[0].level, 1);
     assert_eq!(plan.steps[1].level, 2);
     assert_eq!(plan.steps[0].source, "built-in step data_quality");
-    assert_eq!(plan.steps[2].published, ["member_features"]);
+    assert_eq!(plan.steps[3].published, ["member_features"]);
 }
 
 /// Each step's peak reservation in the memory pool and the bytes its query spilled are in

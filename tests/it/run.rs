@@ -176,7 +176,15 @@ fn publishes_manifest_metadata_and_success_marker() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(steps, ["data_quality", "paid_orders", "member_features"]);
+    assert_eq!(
+        steps,
+        [
+            "data_quality",
+            "current_members",
+            "paid_orders",
+            "member_features"
+        ]
+    );
 
     let file = fs::File::open(out.join("member_features.parquet")).unwrap();
     let reader = datafusion::parquet::file::reader::SerializedFileReader::new(file).unwrap();
@@ -432,19 +440,21 @@ fn plan_lists_steps_in_order_as_json() {
     // The built-in data quality checks run first; every other step comes after them.
     assert_eq!(steps[0]["name"], "data_quality");
     assert_eq!(steps[0]["level"], 1);
-    assert_eq!(steps[1]["name"], "paid_orders");
-    assert_eq!(steps[1]["reads"], serde_json::json!(["orders"]));
-    assert_eq!(steps[2]["name"], "member_features");
+    assert_eq!(steps[1]["name"], "current_members");
+    assert_eq!(steps[1]["reads"], serde_json::json!(["members"]));
+    assert_eq!(steps[2]["name"], "paid_orders");
+    assert_eq!(steps[2]["reads"], serde_json::json!(["orders"]));
+    assert_eq!(steps[3]["name"], "member_features");
     assert_eq!(
-        steps[2]["reads"],
-        serde_json::json!(["members", "orders", "paid_orders"])
+        steps[3]["reads"],
+        serde_json::json!(["current_members", "orders", "paid_orders"])
     );
     assert_eq!(
-        steps[2]["published"],
+        steps[3]["published"],
         serde_json::json!(["member_features"])
     );
-    assert_eq!(steps[3]["name"], "big_spenders");
-    assert_eq!(steps[3]["level"], 4);
+    assert_eq!(steps[4]["name"], "big_spenders");
+    assert_eq!(steps[4]["level"], 4);
     let o = siyu(
         &["plan", job.to_str().unwrap(), "--format", "table"],
         dir.path(),

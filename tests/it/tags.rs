@@ -372,6 +372,29 @@ fn points_bands_cut_at_the_redemption_threshold() {
     assert_eq!(t["3"]["points_band"], "B");
 }
 
+/// A backfill over today's export: a member who joined after the run date is not a
+/// member yet — in no member-level table, and not counted where members are ranked.
+#[test]
+fn members_who_joined_after_the_run_date_are_not_members_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = Member {
+        joined: "2026-07-01 00:00:01",
+        ..member(2)
+    };
+    write_export(
+        dir.path(),
+        &[member(1), later, member(3)],
+        &[paid(1, "2026-06-01 10:00:00", 100.0)],
+    );
+    let t = run_nightly_table(dir.path(), AS_OF, "member_tags", &[]);
+    assert_eq!(t.keys().collect::<Vec<_>>(), ["1", "3"], "{t:?}");
+    let tier = run_nightly_table(dir.path(), AS_OF, "member_tier", &[]);
+    assert_eq!(tier.keys().collect::<Vec<_>>(), ["1", "3"], "{tier:?}");
+    // The day after, member 2 has joined.
+    let t = run_nightly_table(dir.path(), "2026-07-02", "member_tags", &[]);
+    assert_eq!(t.keys().collect::<Vec<_>>(), ["1", "2", "3"]);
+}
+
 #[test]
 fn points_expiring_exactly_on_the_window_boundaries() {
     let dir = tempfile::tempdir().unwrap();
