@@ -2,14 +2,16 @@
 -- in the `diagnosis_reference_months` (default 12) complete months before it
 -- (pyramid_layers, basis `month`). Freezing the layer before the month means a drop is
 -- attributed to the customers who caused it, not to the layer they fell into. Members
--- who buy in a month without reference spend (new or returning) are `non_buyer` for
--- that month.
+-- who buy in a month without reference spend are `new_or_returning` for that month:
+-- first-time buyers, or buyers back after the reference window (they bought in the
+-- month, so they are not non-buyers — that name is kept for member_tags, where it
+-- means no spend in the window).
 SELECT
     b.month_index AS period_index,
     b.member_id,
     b.orders,
     b.spend,
-    COALESCE(l.pyramid_layer, 'non_buyer') AS pyramid_layer
+    COALESCE(l.pyramid_layer, 'new_or_returning') AS pyramid_layer
 FROM member_months b
 JOIN diagnosis_periods p ON p.period_index = b.month_index
 LEFT JOIN pyramid_layers l

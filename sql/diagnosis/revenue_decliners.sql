@@ -6,7 +6,8 @@
 -- period and less in the current one. Their layer is frozen from the
 -- `pyramid_window_days` before the current period began (pyramid_layers, basis
 -- `decliner`), as in revenue_diagnosis, so a top customer who stopped buying is still
--- listed as a top customer. Within each
+-- listed as a top customer (`new_or_returning` if they had no spend in that window,
+-- possible only when it is shorter than the two periods). Within each
 -- layer the largest drops come first; `decliners_per_layer` (default 200) are kept.
 WITH spend AS (
     SELECT
@@ -20,7 +21,7 @@ WITH spend AS (
 layered AS (
     SELECT
         s.member_id,
-        COALESCE(l.pyramid_layer, 'non_buyer') AS pyramid_layer,
+        COALESCE(l.pyramid_layer, 'new_or_returning') AS pyramid_layer,
         COALESCE(s.spend_previous, 0) AS spend_previous,
         COALESCE(s.spend_current, 0) AS spend_current
     FROM spend s

@@ -15,7 +15,7 @@
 -- half cent rounds up as in decimal arithmetic.
 WITH layers AS (
     SELECT pyramid_layer FROM (VALUES ('top_2'), ('top_2_5'), ('top_5_10'), ('top_10_15'),
-                                      ('top_15_20'), ('top_20_100'), ('non_buyer')) AS t(pyramid_layer)
+                                      ('top_15_20'), ('top_20_100'), ('new_or_returning')) AS t(pyramid_layer)
 ),
 comparisons AS (
     SELECT comparison, months_back FROM (VALUES ('prev_month', 1), ('prev_year', 12)) AS t(comparison, months_back)

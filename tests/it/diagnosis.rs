@@ -50,8 +50,13 @@ struct Row {
 
 /// revenue_diagnosis rows for February 2026 against January, by layer.
 fn february_vs_january(orders: Vec<Order>) -> BTreeMap<String, Row> {
+    february_vs_january_of(50, orders)
+}
+
+/// [`february_vs_january`] for members 1..=`members`.
+fn february_vs_january_of(members: i64, orders: Vec<Order>) -> BTreeMap<String, Row> {
     let dir = tempfile::tempdir().unwrap();
-    let members: Vec<Member> = (1..=50).map(member).collect();
+    let members: Vec<Member> = (1..=members).map(member).collect();
     write_export(dir.path(), &members, &orders);
     run_nightly_table(dir.path(), AS_OF, "member_tags", &[]);
     let path = dir.path().join(format!(
@@ -130,6 +135,23 @@ fn a_drop_planted_in_one_layer_is_attributed_only_to_that_layer() {
     assert_eq!(rows["top_5_10"].heads, 2);
     assert_eq!(rows["top_10_15"].heads, 3);
     assert_eq!(rows["top_15_20"].heads, 2);
+    assert_eq!(rows["top_20_100"].heads, 40);
+}
+
+/// A member whose first order is in February has no reference spend: they are counted
+/// in the `new_or_returning` layer (the month's new and returning buyers), not in a
+/// layer named for people who do not buy.
+#[test]
+fn buyers_without_reference_spend_are_new_or_returning() {
+    let mut orders = history(|i| vec![100.0 * i as f64]);
+    orders.push(paid(51, "2026-02-12 10:00:00", 70.0));
+    orders.push(paid(51, "2026-02-20 10:00:00", 30.0));
+    let rows = february_vs_january_of(51, orders);
+    assert!(!rows.contains_key("non_buyer"), "{:?}", rows.keys());
+    let r = &rows["new_or_returning"];
+    assert_eq!((r.heads, r.orders, cents(r.revenue)), (1, 2, 10_000));
+    // Nobody was new in January: the whole change is a heads effect.
+    assert_eq!((cents(r.delta), cents(r.heads_effect)), (10_000, 10_000));
     assert_eq!(rows["top_20_100"].heads, 40);
 }
 
