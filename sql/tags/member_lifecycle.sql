@@ -12,8 +12,10 @@
 -- journey_stage, the furthest stage reached:
 --   recommending (荐)  at least one invited member (referrer_id) has a paid order;
 --   valuable (值)      in the top 20% of buyers by the pyramid (top_2 … top_15_20);
---   sticky (粘)        two or more paid orders;
---   activated (活)     one paid order;
+--   sticky (粘)        two or more paid orders in the last `journey_sticky_days`
+--                      (default 365): stickiness decays — two orders five years ago
+--                      are not 粘 today;
+--   activated (活)     has bought (once, or more but not recently enough to be sticky);
 --   acquired (进)      a member who has not bought yet.
 WITH gaps AS (
     SELECT
@@ -25,6 +27,12 @@ WITH gaps AS (
 ),
 last_gap AS (
     SELECT member_id, gap_days AS last_gap_days FROM gaps WHERE recent_rank = 1
+),
+recent_orders AS (
+    SELECT member_id, COUNT(*) AS orders
+    FROM paid_orders
+    WHERE ordered_at >= $as_of - $journey_sticky_days
+    GROUP BY member_id
 ),
 recommenders AS (
     SELECT DISTINCT i.referrer_id AS member_id
@@ -46,11 +54,12 @@ SELECT
     CASE
         WHEN r.member_id IS NOT NULL THEN 'recommending'
         WHEN p.pyramid_layer IN ('top_2', 'top_2_5', 'top_5_10', 'top_10_15', 'top_15_20') THEN 'valuable'
-        WHEN f.orders_all_time >= 2 THEN 'sticky'
-        WHEN f.orders_all_time = 1 THEN 'activated'
+        WHEN ro.orders >= 2 THEN 'sticky'
+        WHEN f.orders_all_time >= 1 THEN 'activated'
         ELSE 'acquired'
     END AS journey_stage
 FROM member_features f
 LEFT JOIN last_gap g ON g.member_id = f.member_id
 LEFT JOIN member_pyramid p ON p.member_id = f.member_id
 LEFT JOIN recommenders r ON r.member_id = f.member_id
+LEFT JOIN recent_orders ro ON ro.member_id = f.member_id

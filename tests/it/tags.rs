@@ -236,7 +236,19 @@ fn lifecycle_and_journey_stages_follow_their_rules() {
     let journey = |i: i64| t[&i.to_string()]["journey_stage"].clone();
     assert_eq!(journey(1), "activated");
     assert_eq!(journey(2), "sticky");
+    // 3: two of their three orders in the last 365 days (2025-08-05, 2026-06-01).
+    assert_eq!(journey(3), "sticky");
+    // 4: two orders, but only 2026-03-03 within 365 days: 粘 has decayed to 活.
+    assert_eq!(journey(4), "activated");
     assert_eq!(journey(6), "recommending");
+    // With a 600-day window 2025-01-01 counts again.
+    let t = run_nightly_table(
+        dir.path(),
+        AS_OF,
+        "member_tags",
+        &["pyramid_window_days=1", "journey_sticky_days=600"],
+    );
+    assert_eq!(t["4"]["journey_stage"], "sticky");
 }
 
 #[test]
