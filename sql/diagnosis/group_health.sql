@@ -5,8 +5,10 @@
 --   n        active members: members with an interaction (any event but join and leave)
 --            in the group that month;
 --   f        interactions per active member (frequency);
---   e        engagement quality: (shares + invites whose invitee has a paid order) per
---            message (0 without messages);
+--   e        engagement quality: (shares + the month's invites that converted — the
+--            invitee's first invitation, their first paid order after it within
+--            `invite_conversion_days`, see invite_conversions) per message (0 without
+--            messages);
 --   v        value: the paid spend that month of the group's active members (a member
 --            active in two groups counts in both);
 --   cv       community value: n, f, e and v each divided by that month's mean over all

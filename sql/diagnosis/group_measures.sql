@@ -18,10 +18,8 @@ per_member AS (
         e.member_id,
         COUNT(*) FILTER (WHERE e.event_type NOT IN ('join', 'leave')) AS interactions,
         COUNT(*) FILTER (WHERE e.event_type = 'message') AS messages,
-        COUNT(*) FILTER (WHERE e.event_type = 'share') AS shares,
-        COUNT(*) FILTER (WHERE e.event_type = 'invite' AND b.member_id IS NOT NULL) AS converted_invites
+        COUNT(*) FILTER (WHERE e.event_type = 'share') AS shares
     FROM events e
-    LEFT JOIN paid_members b ON b.member_id = e.target_member_id
     WHERE e.month_index < CAST(date_part('year', $as_of) AS BIGINT) * 12 + CAST(date_part('month', $as_of) AS BIGINT) - 1
       AND e.month_index >= CAST(date_part('year', $as_of) AS BIGINT) * 12 + CAST(date_part('month', $as_of) AS BIGINT) - 1 - $diagnosis_months
     GROUP BY e.group_id, e.month_index, e.member_id
@@ -35,11 +33,17 @@ activity AS (
         SUM(p.interactions) AS interactions,
         SUM(p.messages) AS messages,
         SUM(p.shares) AS shares,
-        SUM(p.converted_invites) AS converted_invites,
         SUM(m.spend) FILTER (WHERE p.interactions > 0) AS v
     FROM per_member p
     LEFT JOIN member_months m ON m.member_id = p.member_id AND m.month_index = p.month_index
     GROUP BY p.group_id, p.month_index
+),
+-- Invites of the group's month that converted (invite_conversions: the invitee's first
+-- invitation, first paid order after it within the window).
+conversions AS (
+    SELECT group_id, invited_month_index AS month_index, COUNT(*) AS converted_invites
+    FROM invite_conversions
+    GROUP BY group_id, invited_month_index
 ),
 first_seen AS (
     SELECT group_id, member_id, MIN(month_index) AS first_index FROM events GROUP BY group_id, member_id
@@ -56,10 +60,11 @@ SELECT
     a.n,
     a.interactions,
     a.messages,
-    a.shares + a.converted_invites AS engaged,
+    a.shares + COALESCE(c.converted_invites, 0) AS engaged,
     CASE WHEN a.n > 0 THEN CAST(a.interactions AS DOUBLE) / a.n ELSE 0.0 END AS f,
-    CASE WHEN a.messages > 0 THEN CAST(a.shares + a.converted_invites AS DOUBLE) / a.messages ELSE 0.0 END AS e,
+    CASE WHEN a.messages > 0 THEN CAST(a.shares + COALESCE(c.converted_invites, 0) AS DOUBLE) / a.messages ELSE 0.0 END AS e,
     CAST(COALESCE(a.v, 0) AS DOUBLE) AS v
 FROM activity a
 JOIN joined j ON j.group_id = a.group_id AND j.first_index <= a.month_index
-GROUP BY a.group_id, a.month_index, a.n, a.interactions, a.messages, a.shares, a.converted_invites, a.v
+LEFT JOIN conversions c ON c.group_id = a.group_id AND c.month_index = a.month_index
+GROUP BY a.group_id, a.month_index, a.n, a.interactions, a.messages, a.shares, c.converted_invites, a.v

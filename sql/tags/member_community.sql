@@ -3,8 +3,9 @@
 --
 -- Counts are over the last `community_window_days` (default 90): messages, check-ins
 -- (打卡), shares, invites and all interactions (every event but join and leave).
--- invites_converted: members this member invited (an `invite` event naming them, any
--- time before the run date) who have a paid order — the fission (裂变) that worked.
+-- invites_converted: the invitees credited to this member in invite_conversions — their
+-- first invitation was this member's, and their first paid order followed it within
+-- `invite_conversion_days`: the fission (裂变) that worked.
 -- community_role, per group by interactions in the window, ranked highest first with
 -- ties by member_id, then the member's best role across their groups:
 --   top        rank ≤ `community_top_per_group` (default 2): the KOLs;
@@ -32,11 +33,9 @@ counts AS (
     GROUP BY member_id
 ),
 converted AS (
-    SELECT e.member_id, COUNT(DISTINCT e.target_member_id) AS invites_converted
-    FROM events e
-    JOIN (SELECT DISTINCT member_id FROM paid_orders) b ON b.member_id = e.target_member_id
-    WHERE e.event_type = 'invite'
-    GROUP BY e.member_id
+    SELECT inviter_id AS member_id, COUNT(*) AS invites_converted
+    FROM invite_conversions
+    GROUP BY inviter_id
 ),
 group_members AS (
     SELECT

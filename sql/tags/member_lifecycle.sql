@@ -10,7 +10,9 @@
 --   silent    last paid order within `lifecycle_churn_days`;
 --   churned   otherwise.
 -- journey_stage, the furthest stage reached:
---   recommending (荐)  at least one invited member (referrer_id) has a paid order;
+--   recommending (荐)  at least one member they referred (members.referrer_id) has a
+--                      paid order, or one of their community invites converted
+--                      (invite_conversions);
 --   valuable (值)      in the top 20% of buyers by the pyramid (top_2 … top_15_20);
 --   sticky (粘)        two or more paid orders in the last `journey_sticky_days`
 --                      (default 365): stickiness decays — two orders five years ago
@@ -35,10 +37,12 @@ recent_orders AS (
     GROUP BY member_id
 ),
 recommenders AS (
-    SELECT DISTINCT i.referrer_id AS member_id
+    SELECT i.referrer_id AS member_id
     FROM current_members i
     JOIN (SELECT DISTINCT member_id FROM paid_orders) b ON b.member_id = i.member_id
     WHERE i.referrer_id IS NOT NULL
+    UNION
+    SELECT inviter_id AS member_id FROM invite_conversions
 )
 SELECT
     f.member_id,

@@ -321,7 +321,8 @@ fn group_health_multiplies_normalised_n_f_e_v() {
         &[
             paid(1, "2026-06-05 10:00:00", 100.0),
             paid(2, "2026-06-06 10:00:00", 50.0),
-            paid(9, "2026-06-07 10:00:00", 1.0),
+            // After member 2 invited them (2026-06-10): a conversion.
+            paid(9, "2026-06-12 10:00:00", 1.0),
         ],
     );
     let at = "2026-06-10 10:00:00";

@@ -471,7 +471,7 @@ fn community_roles_rank_members_within_their_group() {
     write_export(
         dir.path(),
         &members,
-        &[paid(31, "2026-06-01 10:00:00", 10.0)],
+        &[paid(31, "2026-02-01 10:00:00", 10.0)],
     );
     // Group G1: member i (1..=30) posts 31 - i messages in the window; member 30 posts
     // 1; member 32 only joined. Member 31 is in no group.
@@ -482,7 +482,7 @@ fn community_roles_rank_members_within_their_group() {
         }
     }
     events.push((32, "G1", "join", "2026-06-15 10:00:00", None));
-    // Member 1 invited 31 (who bought) and 32 (who did not).
+    // Member 1 invited 31 (whose first order came 17 days later) and 32 (who did not buy).
     events.push((1, "G1", "invite", "2026-01-15 10:00:00", Some(31)));
     events.push((1, "G1", "invite", "2026-01-15 11:00:00", Some(32)));
     write_events(dir.path(), &events);
@@ -510,6 +510,70 @@ fn community_roles_rank_members_within_their_group() {
         "the invites are older than 90 days"
     );
     assert_eq!(t["1"]["invites_converted"], "1");
+}
+
+/// Only real fission counts (裂变): a conversion is an invitee's first paid order after
+/// their first invitation, within `invite_conversion_days` (90), credited to that first
+/// inviter. By hand, as of 2026-07-01: member 1 invites 2 (first order 10 days later:
+/// converted), 3 (had bought before the invite: no), itself (no), 5 (after member 4
+/// had: credited to 4) and 6 (first order 120 days later: no). So member 1 converted
+/// one, member 4 one; both are 荐 (recommending), and group G1's February E counts 1.
+#[test]
+fn only_real_fission_counts_as_converted_invites() {
+    let dir = tempfile::tempdir().unwrap();
+    let members: Vec<Member> = (1..=6).map(member).collect();
+    write_export(
+        dir.path(),
+        &members,
+        &[
+            paid(2, "2026-02-11 10:00:00", 10.0),
+            paid(3, "2026-01-05 10:00:00", 10.0),
+            paid(3, "2026-02-20 10:00:00", 10.0),
+            paid(1, "2026-02-25 10:00:00", 10.0),
+            paid(5, "2026-02-15 10:00:00", 10.0),
+            paid(6, "2026-05-31 10:00:00", 10.0),
+        ],
+    );
+    write_events(
+        dir.path(),
+        &[
+            (1, "G1", "message", "2026-02-01 09:00:00", None),
+            (1, "G1", "invite", "2026-02-01 10:00:00", Some(2)),
+            (1, "G1", "invite", "2026-02-01 10:00:00", Some(3)),
+            (1, "G1", "invite", "2026-02-01 10:00:00", Some(1)),
+            (4, "G2", "invite", "2026-01-20 10:00:00", Some(5)),
+            (1, "G1", "invite", "2026-02-02 10:00:00", Some(5)),
+            (1, "G1", "invite", "2026-01-31 10:00:00", Some(6)),
+        ],
+    );
+    let t = run_nightly_table(dir.path(), AS_OF, "member_tags", &[]);
+    let converted = |i: i64| t[&i.to_string()]["invites_converted"].clone();
+    assert_eq!(
+        (1..=6).map(converted).collect::<Vec<_>>(),
+        ["1", "0", "0", "1", "0", "0"]
+    );
+    assert_eq!(t["1"]["journey_stage"], "recommending");
+    assert_eq!(t["4"]["journey_stage"], "recommending");
+    assert_eq!(t["2"]["journey_stage"], "activated");
+    // With a 150-day window member 6 converts too.
+    let t = run_nightly_table(
+        dir.path(),
+        AS_OF,
+        "member_tags",
+        &["invite_conversion_days=150"],
+    );
+    assert_eq!(t["1"]["invites_converted"], "2");
+    // group_health's E for G1 in February 2026: (0 shares + 1 converted invite — of 2;
+    // 3 had bought before, 1 is a self-invite, 5 was 4's in G2) / 1 message.
+    let rows = text_rows(
+        &dir.path()
+            .join(format!("out/nightly/as_of={AS_OF}/group_health.parquet")),
+    );
+    let feb = rows
+        .iter()
+        .find(|r| r["group_id"] == "G1" && r["period"] == "2026-02-01")
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(feb["e"], "1.0", "{feb:?}");
 }
 
 #[test]
