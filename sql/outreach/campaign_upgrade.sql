@@ -1,7 +1,7 @@
 -- campaign_upgrade — 提升 upgrade (《营销5.0》 CRM contact type 4): members closest to the
 -- next tier.
 --
--- Tiers are shares of members ranked by spend (member_tier), so the entry spend of the
+-- Tiers are shares of buyers ranked by spend (member_tier), so the entry spend of the
 -- next tier tonight is the lowest spend among its members. A regular (gold) member is
 -- eligible when their tier spend is at least `upgrade_min_closeness` of gold's
 -- (platinum's) entry spend. Platinum members have no next tier.
@@ -51,7 +51,7 @@ SELECT
             || next_label || ' (' || next_tier || ')',
         'spent ¥' || CAST(CAST(ROUND(tier_spend) AS BIGINT) AS VARCHAR) || ' of ¥'
             || CAST(CAST(ROUND(next_from) AS BIGINT) AS VARCHAR) || ' in '
-            || CAST($tier_window_days AS VARCHAR) || ' days',
+            || CAST($pyramid_window_days AS VARCHAR) || ' days',
         'lifecycle=' || lifecycle_stage
     ) AS reasons
 FROM candidates

@@ -5,11 +5,20 @@
 -- Offer: stronger as the risk grows — `winback_offer_light`, `winback_offer_moderate`,
 -- `winback_offer_severe` (job params), the same on every channel.
 -- Score: the value at stake, ln(1 + yearly spend at the member's usual pace), where the
--- usual pace is all-time spend over the member's buying years (at least one year).
+-- usual pace is all-time spend over the member's buying years (at least one year),
+-- times the early-treatment weight of the risk (早期治疗: a member caught early is the
+-- likeliest to come back, so at equal value light goes before moderate before severe):
+-- `winback_weight_light` (1.0), `winback_weight_moderate` (0.75), `winback_weight_severe`
+-- (0.5). A severe member outranks a light one only when worth more than twice as much.
 SELECT
     member_id,
     CAST(LN(1 + COALESCE(aov, 0) * orders_all_time
-                / GREATEST(CAST(tenure_days AS DOUBLE) / 365.0, 1.0)) AS DOUBLE) AS score,
+                / GREATEST(CAST(tenure_days AS DOUBLE) / 365.0, 1.0))
+         * CASE churn_risk
+               WHEN 'severe' THEN $winback_weight_severe
+               WHEN 'moderate' THEN $winback_weight_moderate
+               ELSE $winback_weight_light
+           END AS DOUBLE) AS score,
     make_array(
         'churn_risk=' || churn_risk,
         CASE WHEN overdue_days > 0 THEN

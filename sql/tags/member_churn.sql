@@ -6,16 +6,20 @@
 -- (orders − 1)); for a one-order member, the median interval of all repeat buyers.
 -- next_purchase_expected_at = last order date + interval_days (rounded);
 -- overdue_days = days past that date as of the run date (0 when not yet due).
--- The current window is the last `churn_compare_days` days (default 180), the previous
--- window the same length before it. First rule that holds:
---   severe    recency_days ≥ `churn_severe_ratio` × interval (default 3), or orders in
---             the previous window and none in the current one;
---   moderate  recency_days ≥ `churn_moderate_ratio` × interval (default 2), or current
---             orders fell below `churn_moderate_orders_share` (default 0.5, half) of
+-- The member's own rhythm comes first. The window rules compare a current window (the
+-- last `churn_compare_days` days, default 180) with the previous one of the same length;
+-- they apply only where the member's own interval is unknown (one order) or shorter
+-- than that window — a member who buys once a year, or only at 双11, is judged by their
+-- yearly rhythm alone, never by "bought in the previous 180 days, not in these".
+-- First rule that holds:
+--   severe    recency_days ≥ `churn_severe_ratio` × interval (default 3), or [window]
+--             orders in the previous window and none in the current one;
+--   moderate  recency_days ≥ `churn_moderate_ratio` × interval (default 2), or [window]
+--             current orders fell below `churn_moderate_orders_share` (default 0.5,
+--             half) of the previous window's;
+--   light     recency_days ≥ `churn_light_ratio` × interval (default 1.5), or [window]
+--             current spend fell by more than `churn_light_spend_drop` (default 0.3) of
 --             the previous window's;
---   light     recency_days ≥ `churn_light_ratio` × interval (default 1.5), or current
---             spend fell by more than `churn_light_spend_drop` (default 0.3) of the
---             previous window's;
 --   none      otherwise, and always for members who never bought.
 WITH windows AS (
     SELECT
@@ -47,6 +51,7 @@ judged AS (
         f.recency_days,
         f.last_order_date,
         GREATEST(COALESCE(r.own_interval, t.median_interval, $churn_default_interval_days), 1.0) AS interval_days,
+        r.own_interval IS NULL OR r.own_interval < $churn_compare_days AS window_rules,
         w.orders_current,
         w.orders_previous,
         w.spend_current,
@@ -67,11 +72,13 @@ SELECT
     CASE
         WHEN j.member_id IS NULL THEN 'none'
         WHEN j.recency_days >= $churn_severe_ratio * j.interval_days
-          OR (j.orders_previous > 0 AND j.orders_current = 0) THEN 'severe'
+          OR (j.window_rules AND j.orders_previous > 0 AND j.orders_current = 0) THEN 'severe'
         WHEN j.recency_days >= $churn_moderate_ratio * j.interval_days
-          OR (j.orders_previous > 0 AND j.orders_current < $churn_moderate_orders_share * j.orders_previous) THEN 'moderate'
+          OR (j.window_rules AND j.orders_previous > 0
+              AND j.orders_current < $churn_moderate_orders_share * j.orders_previous) THEN 'moderate'
         WHEN j.recency_days >= $churn_light_ratio * j.interval_days
-          OR (j.spend_previous > 0 AND j.spend_current < (1 - $churn_light_spend_drop) * j.spend_previous) THEN 'light'
+          OR (j.window_rules AND j.spend_previous > 0
+              AND j.spend_current < (1 - $churn_light_spend_drop) * j.spend_previous) THEN 'light'
         ELSE 'none'
     END AS churn_risk
 FROM member_features f

@@ -7,10 +7,14 @@
 -- first invitation was this member's, and their first paid order followed it within
 -- `invite_conversion_days`: the fission (裂变) that worked.
 -- community_role, per group by interactions in the window, ranked highest first with
--- ties by member_id, then the member's best role across their groups:
+-- ties by member_id, then the member's best role across their groups. A group's members
+-- are those with an event in it whose latest join or leave (before the run date) is not
+-- a leave — a member who left no longer counts in the group (a leave and a join at the
+-- same instant read as left). With n the group's members:
 --   top        rank ≤ `community_top_per_group` (default 2): the KOLs;
 --   organiser  rank ≤ `community_organisers_per_group` (default 10);
---   fan        rank ≤ `community_fan_share` (default 10%) of the group's members;
+--   fan        the next round(n × `community_fan_share`) (default 10%) ranks, beyond the
+--              top and the organisers (the material's ~10% of fans);
 --   base       every other member of a group (and anyone without interactions);
 --   none       not in any group.
 WITH events AS (
@@ -37,22 +41,31 @@ converted AS (
     FROM invite_conversions
     GROUP BY inviter_id
 ),
+membership AS (
+    SELECT group_id, member_id
+    FROM events
+    GROUP BY group_id, member_id
+    HAVING NOT COALESCE(
+        MAX(occurred_at) FILTER (WHERE event_type = 'leave')
+            >= COALESCE(MAX(occurred_at) FILTER (WHERE event_type = 'join'), MIN(occurred_at)),
+        false)
+),
 group_members AS (
     SELECT
         e.group_id,
         e.member_id,
         COUNT(r.member_id) AS activity
-    FROM (SELECT DISTINCT group_id, member_id FROM events) e
+    FROM membership e
     LEFT JOIN recent r
       ON r.group_id = e.group_id AND r.member_id = e.member_id AND r.event_type NOT IN ('join', 'leave')
     GROUP BY e.group_id, e.member_id
 ),
--- A group's size by aggregation (its distinct members, one group_members row each), not
+-- A group's size by aggregation (its current members, one membership row each), not
 -- COUNT(*) OVER (PARTITION BY group_id): an unbounded window buffers its whole input
 -- outside the memory pool (docs/sql.md).
 group_sizes AS (
-    SELECT group_id, COUNT(DISTINCT member_id) AS group_size
-    FROM events
+    SELECT group_id, COUNT(*) AS group_size
+    FROM membership
     GROUP BY group_id
 ),
 ranked AS (
@@ -70,7 +83,8 @@ roles AS (
         MAX(CASE
             WHEN activity > 0 AND group_rank <= $community_top_per_group THEN 4
             WHEN activity > 0 AND group_rank <= $community_organisers_per_group THEN 3
-            WHEN activity > 0 AND group_rank <= ROUND(group_size * $community_fan_share) THEN 2
+            WHEN activity > 0
+             AND group_rank <= $community_organisers_per_group + ROUND(group_size * $community_fan_share) THEN 2
             ELSE 1
         END) AS best
     FROM ranked

@@ -280,6 +280,88 @@ fn churn_risk_compares_recency_with_the_members_own_rhythm() {
     assert_eq!(t["3"]["churn_risk"], "severe");
 }
 
+/// The member's own rhythm first (issue 15, item 2). As of 2026-07-01 the current
+/// window is [2026-01-02, 2026-07-01), the previous one [2025-07-06, 2026-01-02).
+/// Repeat buyers' intervals are 365 (1), 100 (3) and 60 (4): median 100.
+/// - 1 buys every 双11 (2024-11-11, 2025-11-11): 232 days since, 0.64 × its 365-day
+///   interval → none. Its interval is not shorter than the 180-day window, so "bought
+///   in the previous window, not in this one" does not apply (it said severe).
+/// - 2 bought once (2025-11-01): no own interval, so the window rule applies → severe
+///   (242 / 100 = 2.42 × the median would only be moderate).
+/// - 3 every 100 days (2025-08-15, 2025-11-23), shorter than the window: two orders in
+///   the previous window, none in this one → severe (220 / 100 = 2.2 alone: moderate).
+/// - 4 every 60 days (2026-01-05, 2026-03-06): 117 / 60 = 1.95 → light.
+#[test]
+fn churn_uses_the_members_own_rhythm_before_the_window_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let members: Vec<Member> = (1..=4).map(member).collect();
+    let orders = vec![
+        paid(1, "2024-11-11 10:00:00", 100.0),
+        paid(1, "2025-11-11 10:00:00", 100.0),
+        paid(2, "2025-11-01 10:00:00", 100.0),
+        paid(3, "2025-08-15 10:00:00", 100.0),
+        paid(3, "2025-11-23 10:00:00", 100.0),
+        paid(4, "2026-01-05 10:00:00", 100.0),
+        paid(4, "2026-03-06 10:00:00", 100.0),
+    ];
+    write_export(dir.path(), &members, &orders);
+    let t = run_nightly_table(dir.path(), AS_OF, "member_tags", &[]);
+    let risk = |i: &str| t[i]["churn_risk"].clone();
+    assert_eq!(
+        [risk("1"), risk("2"), risk("3"), risk("4")],
+        ["none", "severe", "severe", "light"]
+    );
+    assert_eq!(t["1"]["interval_days"], "365.0");
+    assert_eq!(t["1"]["next_purchase_expected_at"], "2026-11-11");
+    assert_eq!(t["2"]["interval_days"], "100.0", "the median of repeat buyers");
+    // With a 400-day window the yearly buyer's interval is shorter than the window, so
+    // the window rule applies to it too, and finds one order in each window: none.
+    // Member 3's two orders are both in the current window: its ratio (2.2) decides.
+    let wide = run_nightly_table(
+        dir.path(),
+        AS_OF,
+        "member_tags",
+        &["churn_compare_days=400"],
+    );
+    assert_eq!(wide["1"]["churn_risk"], "none");
+    assert_eq!(wide["3"]["churn_risk"], "moderate", "both orders are current now");
+}
+
+/// One ranking base for tier and pyramid (issue 15, item 3): 40 buyers (member i
+/// spends 10 × i) and 60 members without spend. Tiers rank the 40 buyers, as the
+/// pyramid does: platinum round(40 × 5%) = 2 = the pyramid's top_2 (1) + top_2_5 (1);
+/// gold up to round(40 × 20%) = 8, so gold + platinum = the top 20% (值, valuable).
+/// Ranking all 100 members would have made 5 platinum and 20 gold + platinum.
+#[test]
+fn tier_and_pyramid_rank_the_same_buyers() {
+    let dir = tempfile::tempdir().unwrap();
+    let members: Vec<Member> = (1..=100).map(member).collect();
+    let orders: Vec<Order> = (1..=40)
+        .map(|i| paid(i, "2026-05-01 10:00:00", 10.0 * i as f64))
+        .collect();
+    write_export(dir.path(), &members, &orders);
+    let t = run_nightly_table(dir.path(), AS_OF, "member_tags", &[]);
+    let with = |col: &str, v: &str| -> Vec<i64> {
+        let mut ids: Vec<i64> = t
+            .iter()
+            .filter(|(_, m)| m[col] == v)
+            .map(|(id, _)| id.parse().unwrap())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(with("tier", "platinum"), [39, 40]);
+    assert_eq!(with("tier", "gold"), (33..=38).collect::<Vec<_>>());
+    assert_eq!(with("pyramid_layer", "top_2"), [40]);
+    assert_eq!(with("pyramid_layer", "top_2_5"), [39]);
+    assert_eq!(with("journey_stage", "valuable"), (33..=40).collect::<Vec<_>>());
+    assert_eq!(with("tier", "regular").len(), 92);
+    let tier = run_nightly_table(dir.path(), AS_OF, "member_tier", &[]);
+    assert_eq!(tier["40"]["spend_rank"], "1");
+    assert_eq!(tier["1"]["spend_rank"], "40");
+    assert_eq!(tier["41"]["spend_rank"], "null", "no spend: not ranked");
+}
+
 #[test]
 fn feb_29_birthdays_are_greeted_on_feb_28_in_non_leap_years() {
     let dir = tempfile::tempdir().unwrap();
@@ -474,7 +556,7 @@ fn community_roles_rank_members_within_their_group() {
         &[paid(31, "2026-02-01 10:00:00", 10.0)],
     );
     // Group G1: member i (1..=30) posts 31 - i messages in the window; member 30 posts
-    // 1; member 32 only joined. Member 31 is in no group.
+    // 1; member 32 only joined; member 29 posted, then left. Member 31 is in no group.
     let mut events = Vec::new();
     for i in 1..=30i64 {
         for _ in 0..(31 - i) {
@@ -482,6 +564,8 @@ fn community_roles_rank_members_within_their_group() {
         }
     }
     events.push((32, "G1", "join", "2026-06-15 10:00:00", None));
+    events.push((29, "G1", "join", "2026-01-02 10:00:00", None));
+    events.push((29, "G1", "leave", "2026-06-20 10:00:00", None));
     // Member 1 invited 31 (whose first order came 17 days later) and 32 (who did not buy).
     events.push((1, "G1", "invite", "2026-01-15 10:00:00", Some(31)));
     events.push((1, "G1", "invite", "2026-01-15 11:00:00", Some(32)));
@@ -495,15 +579,19 @@ fn community_roles_rank_members_within_their_group() {
     let role = |i: i64| t[&i.to_string()]["community_role"].clone();
     assert_eq!((role(1), role(2)), ("top".into(), "top".into()));
     assert!((3..=10).all(|i| role(i) == "organiser"));
-    // 31 members in the group (30 posters and 32): fans up to rank round(15.5) = 16.
+    // 30 members in the group (29 posters and 32; 29 left): fans are the next
+    // round(30 × 0.5) = 15 ranks beyond the 10 top and organisers, ranks 11–25.
     assert!(
-        (11..=16).all(|i| role(i) == "fan"),
+        (11..=25).all(|i| role(i) == "fan"),
         "{:?}",
-        (11..=16).map(role).collect::<Vec<_>>()
+        (11..=25).map(role).collect::<Vec<_>>()
     );
-    assert!((17..=30).all(|i| role(i) == "base"));
+    assert!((26..=28).all(|i| role(i) == "base"));
+    assert_eq!(role(30), "base", "rank 29 of 30 once 29 left");
     assert_eq!(role(32), "base");
     assert_eq!(role(31), "none");
+    assert_eq!(role(29), "none", "left its only group");
+    assert_eq!(t["29"]["community_messages"], "2", "its own activity still counts");
     assert_eq!(t["1"]["community_messages"], "30");
     assert_eq!(
         t["1"]["community_invites"], "0",
