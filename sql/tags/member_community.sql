@@ -17,6 +17,10 @@
 --              top and the organisers (the material's ~10% of fans);
 --   base       every other member of a group (and anyone without interactions);
 --   none       not in any group.
+-- silent_buyer (静默下单): a member of a group (role other than none) who bought within
+-- `frequency_window_days` (frequency ≥ 1) and has never interacted in any community
+-- (no event but join and leave, ever): they read and buy, never speak. Members outside
+-- every group are not silent buyers — they are not in the community at all.
 WITH events AS (
     SELECT member_id, group_id, event_type, occurred_at, target_member_id
     FROM community_events
@@ -34,6 +38,11 @@ counts AS (
         COUNT(*) FILTER (WHERE event_type = 'invite') AS invites,
         COUNT(*) FILTER (WHERE event_type NOT IN ('join', 'leave')) AS interactions
     FROM recent
+    GROUP BY member_id
+),
+ever AS (
+    SELECT member_id, COUNT(*) FILTER (WHERE event_type NOT IN ('join', 'leave')) AS interactions
+    FROM events
     GROUP BY member_id
 ),
 converted AS (
@@ -100,8 +109,12 @@ SELECT
     COALESCE(c.interactions, 0) AS community_interactions,
     COALESCE(v.invites_converted, 0) AS invites_converted,
     CASE r.best WHEN 4 THEN 'top' WHEN 3 THEN 'organiser' WHEN 2 THEN 'fan' WHEN 1 THEN 'base' ELSE 'none' END
-        AS community_role
+        AS community_role,
+    r.best IS NOT NULL AND COALESCE(f.frequency, 0) > 0 AND COALESCE(ev.interactions, 0) = 0
+        AS silent_buyer
 FROM current_members m
 LEFT JOIN counts c ON c.member_id = m.member_id
 LEFT JOIN converted v ON v.member_id = m.member_id
 LEFT JOIN roles r ON r.member_id = m.member_id
+LEFT JOIN ever ev ON ev.member_id = m.member_id
+LEFT JOIN member_features f ON f.member_id = m.member_id

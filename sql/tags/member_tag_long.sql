@@ -95,6 +95,26 @@ FROM (
     UNION ALL
     SELECT member_id, as_of, 'membership_years' AS tag, CAST(membership_years AS VARCHAR) AS value FROM member_tags
     UNION ALL
+    SELECT member_id, as_of, 'silent_buyer' AS tag, CAST(silent_buyer AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'age' AS tag, CAST(age AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'age_band' AS tag, CAST(age_band AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'gender' AS tag, CAST(gender AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'city' AS tag, CAST(city AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'city_tier' AS tag, CAST(city_tier AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'city_tier_label' AS tag, CAST(city_tier_label AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'home_store_id' AS tag, CAST(home_store_id AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'next_replenishment_at' AS tag, CAST(next_replenishment_at AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'next_replenishment_product' AS tag, CAST(next_replenishment_product AS VARCHAR) AS value FROM member_tags
+    UNION ALL
     SELECT member_id, as_of, 'segment_id' AS tag, segment_id AS value FROM member_tags
     UNION ALL
     SELECT member_id, as_of, 'segment_name' AS tag, segment_name AS value FROM member_tags

@@ -51,6 +51,7 @@ SELECT
     cm.community_interactions,
     cm.invites_converted,
     cm.community_role,
+    cm.silent_buyer,
     pt.points_balance,
     pt.points_expiring,
     pt.points_expiring_at,
@@ -60,6 +61,15 @@ SELECT
     d.days_to_anniversary,
     d.anniversary_soon,
     d.membership_years,
+    pf.age,
+    pf.age_band,
+    pf.gender,
+    pf.city,
+    pf.city_tier,
+    pf.city_tier_label,
+    pf.home_store_id,
+    rp.next_replenishment_at,
+    rp.next_replenishment_product,
     sg.segment_id,
     sg.segment_name
 FROM member_features f
@@ -74,4 +84,19 @@ JOIN member_preferences pr ON pr.member_id = f.member_id
 JOIN member_community cm ON cm.member_id = f.member_id
 JOIN member_points pt ON pt.member_id = f.member_id
 JOIN member_dates d ON d.member_id = f.member_id
+JOIN member_profile pf ON pf.member_id = f.member_id
+LEFT JOIN (
+    -- The earliest due consumable per member, ties by product_id (an aggregate joined
+    -- back, not MIN() OVER: unbounded windows buffer outside the memory pool).
+    SELECT r.member_id,
+           MIN(r.next_replenishment_at) AS next_replenishment_at,
+           MIN(r.product_id) AS next_replenishment_product
+    FROM member_replenishment r
+    JOIN (
+        SELECT member_id, MIN(next_replenishment_at) AS earliest
+        FROM member_replenishment
+        GROUP BY member_id
+    ) e ON e.member_id = r.member_id AND r.next_replenishment_at = e.earliest
+    GROUP BY r.member_id
+) rp ON rp.member_id = f.member_id
 LEFT JOIN member_segments sg ON sg.member_id = f.member_id

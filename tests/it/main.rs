@@ -15,6 +15,7 @@ mod explain;
 mod generate;
 mod groceries;
 mod inputs_change;
+mod journey;
 mod keys;
 mod memory;
 mod nightly;

@@ -313,7 +313,10 @@ fn churn_uses_the_members_own_rhythm_before_the_window_rule() {
     );
     assert_eq!(t["1"]["interval_days"], "365.0");
     assert_eq!(t["1"]["next_purchase_expected_at"], "2026-11-11");
-    assert_eq!(t["2"]["interval_days"], "100.0", "the median of repeat buyers");
+    assert_eq!(
+        t["2"]["interval_days"], "100.0",
+        "the median of repeat buyers"
+    );
     // With a 400-day window the yearly buyer's interval is shorter than the window, so
     // the window rule applies to it too, and finds one order in each window: none.
     // Member 3's two orders are both in the current window: its ratio (2.2) decides.
@@ -324,7 +327,10 @@ fn churn_uses_the_members_own_rhythm_before_the_window_rule() {
         &["churn_compare_days=400"],
     );
     assert_eq!(wide["1"]["churn_risk"], "none");
-    assert_eq!(wide["3"]["churn_risk"], "moderate", "both orders are current now");
+    assert_eq!(
+        wide["3"]["churn_risk"], "moderate",
+        "both orders are current now"
+    );
 }
 
 /// One ranking base for tier and pyramid (issue 15, item 3): 40 buyers (member i
@@ -354,7 +360,10 @@ fn tier_and_pyramid_rank_the_same_buyers() {
     assert_eq!(with("tier", "gold"), (33..=38).collect::<Vec<_>>());
     assert_eq!(with("pyramid_layer", "top_2"), [40]);
     assert_eq!(with("pyramid_layer", "top_2_5"), [39]);
-    assert_eq!(with("journey_stage", "valuable"), (33..=40).collect::<Vec<_>>());
+    assert_eq!(
+        with("journey_stage", "valuable"),
+        (33..=40).collect::<Vec<_>>()
+    );
     assert_eq!(with("tier", "regular").len(), 92);
     let tier = run_nightly_table(dir.path(), AS_OF, "member_tier", &[]);
     assert_eq!(tier["40"]["spend_rank"], "1");
@@ -591,7 +600,10 @@ fn community_roles_rank_members_within_their_group() {
     assert_eq!(role(32), "base");
     assert_eq!(role(31), "none");
     assert_eq!(role(29), "none", "left its only group");
-    assert_eq!(t["29"]["community_messages"], "2", "its own activity still counts");
+    assert_eq!(
+        t["29"]["community_messages"], "2",
+        "its own activity still counts"
+    );
     assert_eq!(t["1"]["community_messages"], "30");
     assert_eq!(
         t["1"]["community_invites"], "0",
