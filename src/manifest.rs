@@ -292,6 +292,9 @@ pub struct OutreachDetails {
     pub campaigns: Vec<CampaignRecord>,
     pub members_with_recent_contacts: u64,
     pub members_suppressed: u64,
+    /// Members of `members` in the step's fatigue table (rested tonight); 0 without one.
+    #[serde(default)]
+    pub members_fatigued: u64,
     /// Rows of the outreach table.
     pub rows: usize,
 }
@@ -305,6 +308,12 @@ pub struct CampaignRecord {
     pub eligible: u64,
     pub unknown_members: u64,
     pub null_scores: u64,
+    /// Pairs removed because the member is rested tonight (营销疲劳).
+    #[serde(default)]
+    pub removed_fatigue: u64,
+    /// Pairs removed because every consented channel was at its per-channel cap.
+    #[serde(default)]
+    pub removed_channel_cap: u64,
     pub selected: u64,
     pub holdout: u64,
 }

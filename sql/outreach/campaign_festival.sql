@@ -31,8 +31,8 @@ calendar AS (
         TRIM(split_part(line, ',', 1)) AS festival,
         CASE WHEN TRIM(line) <> '' AND NOT starts_with(TRIM(line), '#') THEN CAST(TRIM(split_part(line, ',', 2)) AS DATE) END AS starts,
         CASE WHEN TRIM(line) <> '' AND NOT starts_with(TRIM(line), '#') THEN CAST(TRIM(split_part(line, ',', 3)) AS DATE) END AS ends,
-        CASE WHEN TRIM(line) <> '' AND NOT starts_with(TRIM(line), '#') THEN CAST(TRIM(split_part(line, ',', 4)) AS BIGINT) END AS warmup_days,
-        CASE WHEN TRIM(line) <> '' AND NOT starts_with(TRIM(line), '#') THEN CAST(TRIM(split_part(line, ',', 5)) AS BIGINT) END AS extension_days,
+        CASE WHEN TRIM(line) <> '' AND NOT starts_with(TRIM(line), '#') THEN CAST(TRIM(split_part(line, ',', 4)) AS INT) END AS warmup_days,
+        CASE WHEN TRIM(line) <> '' AND NOT starts_with(TRIM(line), '#') THEN CAST(TRIM(split_part(line, ',', 5)) AS INT) END AS extension_days,
         TRIM(split_part(line, ',', 6)) AS categories,
         TRIM(split_part(line, ',', 7)) AS offer
     FROM lines

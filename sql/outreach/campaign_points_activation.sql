@@ -22,11 +22,19 @@ WITH redeemed AS (
       AND occurred_at >= $as_of - $points_followup_days
     GROUP BY member_id
 ),
+-- "No order since" against each member's last paid order, joined on member_id alone:
+-- an outer join with an extra inequality runs as a filtered sort-merge join on a
+-- Ballista cluster, which DataFusion 55 panics on (filter.rs index out of bounds).
+last_orders AS (
+    SELECT member_id, MAX(ordered_at) AS last_ordered_at
+    FROM paid_orders
+    GROUP BY member_id
+),
 follow_up AS (
     SELECT r.member_id, r.redeemed_at
     FROM redeemed r
-    LEFT JOIN paid_orders o ON o.member_id = r.member_id AND o.ordered_at >= r.redeemed_at
-    WHERE o.member_id IS NULL
+    LEFT JOIN last_orders o ON o.member_id = r.member_id
+    WHERE o.last_ordered_at IS NULL OR o.last_ordered_at < r.redeemed_at
 )
 SELECT
     t.member_id,

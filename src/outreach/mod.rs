@@ -4,31 +4,40 @@
 //! [`select`] applies the policy of `docs/outreach.md` to every (member, campaign) pair,
 //! in this order, and counts each removal in the campaign's [`Funnel`]:
 //!
-//! 1. **channel** — the first channel in the campaign's order the member consented to;
-//!    none → removed (`removed_no_consent`);
+//! 1. **consent** — a member who consented to none of the campaign's channels is removed
+//!    (`removed_no_consent`);
 //! 2. **suppression** — a member on the suppression list tonight is removed;
-//! 3. **frequency cap** — a member with `max_contacts` contacts in the rolling window, or
+//! 3. **fatigue** — a member rested tonight (营销疲劳: they ignored their last contacts)
+//!    is removed from every campaign (`removed_fatigue`);
+//! 4. **frequency cap** — a member with `max_contacts` contacts in the rolling window, or
 //!    in the quiet period after a contact, is removed; contacts this run selects count
 //!    too (they matter for campaigns that allow more than one contact a night);
-//! 4. **one campaign per member per night** — among the exclusive campaigns that still
+//! 5. **channel** — the first channel in the campaign's order the member consented to
+//!    and that has room under its per-channel cap ([`Policy::channel_caps`], same
+//!    window); every consented one full → removed (`removed_channel_cap`);
+//! 6. **one campaign per member per night** — among the exclusive campaigns that still
 //!    want a member, the one with the higher priority wins, then the one where the
 //!    member's score is higher, then the campaign declared first (`removed_priority`);
-//! 5. **budget** — a campaign takes at most `budget` members, best scores first
+//! 7. **budget** — a campaign takes at most `budget` members, best scores first
 //!    (`removed_budget`);
-//! 6. **holdout** — a deterministic share of the selected members, by a hash of the
+//! 8. **holdout** — a deterministic share of the selected members, by a hash of the
 //!    job's salt, the campaign and the member id, is flagged as holdout: on the list,
 //!    never to be contacted.
 //!
-//! Steps 4 and 5 are solved together as a stable assignment (member-proposing deferred
-//! acceptance, Gale–Shapley with capacities): members rank campaigns by (priority,
-//! score), campaigns rank members by score and hold at most `budget`. A member cut by a
-//! full campaign can still be taken by the next campaign that wants them, and the
-//! result has no (member, campaign) pair that would both rather have each other — so
-//! nobody is left out of a campaign with room for them while getting nothing better.
+//! A member gets at most one exclusive campaign a night, so steps 1-5 can be decided pair
+//! by pair before the assignment. Steps 6 and 7 are solved together as a stable
+//! assignment (member-proposing deferred acceptance, Gale–Shapley with capacities):
+//! members rank campaigns by (priority, score), campaigns rank members by score and hold
+//! at most `budget`. A member cut by a full campaign can still be taken by the next
+//! campaign that wants them, and the result has no (member, campaign) pair that would
+//! both rather have each other — so nobody is left out of a campaign with room for them
+//! while getting nothing better.
 //! A pair the member lost to a preferred campaign counts as `removed_priority`; a pair
 //! the campaign turned down because it was full of better-scored members counts as
 //! `removed_budget`. Campaigns declared `exclusive = false` (allowed alongside others)
-//! are filled afterwards, in priority order, best scores first, up to the frequency cap.
+//! are filled afterwards, in priority order, best scores first, up to the frequency cap;
+//! there tonight's earlier picks count toward the channel caps too, so the channel is
+//! chosen again among the consented channels with room (`removed_channel_cap` if none).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -38,7 +47,7 @@ use sha2::{Digest, Sha256};
 
 /// Outreach channels, as named in `contact_history.channel` and the members' consent
 /// columns (`consent_<channel>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Sms,
@@ -74,7 +83,8 @@ impl Channel {
         }
     }
 
-    fn index(self) -> usize {
+    /// The position of this channel in [`Channel::ALL`] and in the per-channel arrays.
+    pub fn index(self) -> usize {
         self as usize
     }
 }
@@ -88,8 +98,12 @@ pub struct Member {
     pub suppressed: bool,
     /// Contacts (and holdout selections) in the rolling cap window before tonight.
     pub recent_contacts: u32,
+    /// `recent_contacts` per channel, indexed like [`Channel::ALL`].
+    pub recent_by_channel: [u32; 4],
     /// Contacted within the quiet period before tonight.
     pub in_quiet_period: bool,
+    /// Rested tonight (营销疲劳): on no list, whatever the campaign.
+    pub fatigued: bool,
 }
 
 impl Member {
@@ -127,8 +141,30 @@ pub struct Candidate {
 pub struct Policy {
     /// At most this many contacts per member in the rolling window, this run's included.
     pub max_contacts: u32,
+    /// At most this many contacts per member on a channel in the same rolling window,
+    /// this run's included; indexed like [`Channel::ALL`], `None` = no cap of its own.
+    pub channel_caps: [Option<u32>; 4],
     /// Salt of the holdout hash; changing it reshuffles every holdout group.
     pub salt: String,
+}
+
+impl Policy {
+    /// The channel a campaign contacts `member` through: the first in its order they
+    /// consented to whose cap has room for one more, counting `tonight`'s picks per
+    /// channel. `None` when every consented channel is full.
+    fn channel(
+        &self,
+        campaign: &CampaignPolicy,
+        member: &Member,
+        tonight: [u32; 4],
+    ) -> Option<Channel> {
+        campaign.channels.iter().copied().find(|&ch| {
+            let i = ch.index();
+            member.consents(ch)
+                && self.channel_caps[i]
+                    .is_none_or(|cap| member.recent_by_channel[i] + tonight[i] < cap)
+        })
+    }
 }
 
 /// A campaign's counts, one per policy step: every eligible pair ends in exactly one of
@@ -138,7 +174,9 @@ pub struct Funnel {
     pub eligible: u64,
     pub removed_no_consent: u64,
     pub removed_suppressed: u64,
+    pub removed_fatigue: u64,
     pub removed_frequency_cap: u64,
+    pub removed_channel_cap: u64,
     pub removed_priority: u64,
     pub removed_budget: u64,
     pub selected: u64,
@@ -220,7 +258,8 @@ pub fn select(
     assert_eq!(campaigns.len(), candidates.len());
     let mut funnels = vec![Funnel::default(); campaigns.len()];
 
-    // Steps 1-3, pair by pair: what survives carries its channel.
+    // Steps 1-5, pair by pair: what survives carries its channel. Nothing is picked yet,
+    // so no channel has contacts from tonight.
     // survivors[c] = (candidate index, channel)
     let mut survivors: Vec<Vec<(usize, Channel)>> = Vec::with_capacity(campaigns.len());
     for (c, campaign) in campaigns.iter().enumerate() {
@@ -229,24 +268,32 @@ pub fn select(
         for (k, cand) in candidates[c].iter().enumerate() {
             f.eligible += 1;
             let m = &members[cand.member];
-            let Some(channel) = campaign.channels.iter().copied().find(|&ch| m.consents(ch)) else {
+            if !campaign.channels.iter().any(|&ch| m.consents(ch)) {
                 f.removed_no_consent += 1;
                 continue;
-            };
+            }
             if m.suppressed {
                 f.removed_suppressed += 1;
+                continue;
+            }
+            if m.fatigued {
+                f.removed_fatigue += 1;
                 continue;
             }
             if m.recent_contacts >= policy.max_contacts || m.in_quiet_period {
                 f.removed_frequency_cap += 1;
                 continue;
             }
+            let Some(channel) = policy.channel(campaign, m, [0; 4]) else {
+                f.removed_channel_cap += 1;
+                continue;
+            };
             kept.push((k, channel));
         }
         survivors.push(kept);
     }
 
-    // Steps 4-5 for exclusive campaigns: deferred acceptance.
+    // Steps 6-7 for exclusive campaigns: deferred acceptance.
     // prefs[m] = exclusive (campaign, candidate, channel) pairs, most preferred first.
     let mut prefs: Vec<Vec<(usize, usize, Channel)>> = vec![Vec::new(); members.len()];
     for (c, kept) in survivors.iter().enumerate() {
@@ -303,13 +350,16 @@ pub fn select(
         }
     }
     let mut chosen: Vec<Vec<(usize, Channel)>> = vec![Vec::new(); campaigns.len()];
+    // This run's picks per member: in all, and per channel.
     let mut tonight = vec![0u32; members.len()];
+    let mut tonight_by_channel = vec![[0u32; 4]; members.len()];
     for (m, list) in prefs.iter().enumerate() {
         for (i, &(c, k, ch)) in list.iter().enumerate() {
             match matched[m] {
                 Some(p) if p == i => {
                     chosen[c].push((k, ch));
                     tonight[m] += 1;
+                    tonight_by_channel[m][ch.index()] += 1;
                 }
                 Some(p) if p < i => funnels[c].removed_priority += 1,
                 _ => funnels[c].removed_budget += 1,
@@ -317,7 +367,8 @@ pub fn select(
         }
     }
 
-    // Campaigns allowed alongside others: priority order, best scores first.
+    // Campaigns allowed alongside others: priority order, best scores first; the channel
+    // is chosen again, as tonight's picks so far may have filled the one of step 5.
     let mut order: Vec<usize> = (0..campaigns.len())
         .filter(|&c| !campaigns[c].exclusive)
         .collect();
@@ -337,20 +388,27 @@ pub fn select(
             s(b).cmp(&s(a))
         });
         let capacity = campaigns[c].budget.unwrap_or(usize::MAX);
-        for (k, ch) in kept {
+        for (k, _) in kept {
             let m = candidates[c][k].member;
             if members[m].recent_contacts + tonight[m] >= policy.max_contacts {
                 funnels[c].removed_frequency_cap += 1;
-            } else if chosen[c].len() >= capacity {
+                continue;
+            }
+            let Some(ch) = policy.channel(&campaigns[c], &members[m], tonight_by_channel[m]) else {
+                funnels[c].removed_channel_cap += 1;
+                continue;
+            };
+            if chosen[c].len() >= capacity {
                 funnels[c].removed_budget += 1;
             } else {
                 chosen[c].push((k, ch));
                 tonight[m] += 1;
+                tonight_by_channel[m][ch.index()] += 1;
             }
         }
     }
 
-    // Step 6: rank and holdout.
+    // Step 8: rank and holdout.
     let mut picks = Vec::new();
     for (c, mut list) in chosen.into_iter().enumerate() {
         list.sort_by(|&(a, _), &(b, _)| {

@@ -29,8 +29,31 @@ fn ids(n: usize) -> Vec<String> {
 fn policy(max_contacts: u32) -> Policy {
     Policy {
         max_contacts,
+        channel_caps: [None; 4],
         salt: "test-salt".into(),
     }
+}
+
+/// `policy(max_contacts)` with per-channel caps.
+fn capped(max_contacts: u32, caps: &[(Channel, u32)]) -> Policy {
+    let mut p = policy(max_contacts);
+    for &(ch, cap) in caps {
+        p.channel_caps[ch.index()] = Some(cap);
+    }
+    p
+}
+
+/// Every eligible pair ends in exactly one count.
+fn adds_up(f: &Funnel) -> bool {
+    f.eligible
+        == f.removed_no_consent
+            + f.removed_suppressed
+            + f.removed_fatigue
+            + f.removed_frequency_cap
+            + f.removed_channel_cap
+            + f.removed_priority
+            + f.removed_budget
+            + f.selected
 }
 
 fn cands(pairs: &[(usize, f64)]) -> Vec<Candidate> {
@@ -245,24 +268,34 @@ fn send_hour_moves_the_peak_hour_into_the_send_window() {
     assert_eq!(send_hour(Some(99), [9, 12]), 9);
 }
 
-/// A random instance: members with random consent, campaigns with random priorities and
-/// budgets, each wanting a random subset of members.
+/// A random instance: members with random consent, history and fatigue, campaigns with
+/// random priorities and budgets, each wanting a random subset of members.
 fn random_instance(
     rng: &mut ChaCha8Rng,
     n_members: usize,
     n_campaigns: usize,
 ) -> (Vec<Member>, Vec<CampaignPolicy>, Vec<Vec<Candidate>>) {
     let members: Vec<Member> = (0..n_members)
-        .map(|_| Member {
-            consent: [
-                rng.random_bool(0.7),
-                rng.random_bool(0.5),
-                rng.random_bool(0.3),
-                rng.random_bool(0.5),
-            ],
-            suppressed: rng.random_bool(0.1),
-            recent_contacts: rng.random_range(0..3),
-            in_quiet_period: rng.random_bool(0.1),
+        .map(|_| {
+            // Each recent contact went out on one channel.
+            let recent_contacts = rng.random_range(0..3);
+            let mut recent_by_channel = [0; 4];
+            for _ in 0..recent_contacts {
+                recent_by_channel[rng.random_range(0..4)] += 1;
+            }
+            Member {
+                consent: [
+                    rng.random_bool(0.7),
+                    rng.random_bool(0.5),
+                    rng.random_bool(0.3),
+                    rng.random_bool(0.5),
+                ],
+                suppressed: rng.random_bool(0.1),
+                recent_contacts,
+                recent_by_channel,
+                in_quiet_period: rng.random_bool(0.1),
+                fatigued: rng.random_bool(0.1),
+            }
         })
         .collect();
     let campaigns: Vec<CampaignPolicy> = (0..n_campaigns)
@@ -307,7 +340,21 @@ fn member_key(
     )
 }
 
-/// Every pair that passes steps 1-3, by brute force.
+/// Random per-channel caps: each channel capped at 1 or 2 with probability 0.4.
+fn random_caps(rng: &mut ChaCha8Rng, max_contacts: u32) -> Policy {
+    let mut p = policy(max_contacts);
+    for cap in p.channel_caps.iter_mut() {
+        *cap = rng.random_bool(0.4).then(|| rng.random_range(1..3));
+    }
+    p
+}
+
+/// May `m` get one more contact on `ch`, before anything is picked tonight?
+fn room(policy: &Policy, m: &Member, ch: Channel) -> bool {
+    policy.channel_caps[ch.index()].is_none_or(|cap| m.recent_by_channel[ch.index()] < cap)
+}
+
+/// Every pair that passes steps 1-5, by brute force.
 fn admissible(
     policy: &Policy,
     members: &[Member],
@@ -318,10 +365,14 @@ fn admissible(
     for (c, list) in cand.iter().enumerate() {
         for x in list {
             let m = &members[x.member];
-            if campaigns[c].channels.iter().any(|&ch| m.consents(ch))
-                && !m.suppressed
+            if !m.suppressed
+                && !m.fatigued
                 && m.recent_contacts < policy.max_contacts
                 && !m.in_quiet_period
+                && campaigns[c]
+                    .channels
+                    .iter()
+                    .any(|&ch| m.consents(ch) && room(policy, m, ch))
             {
                 v.push((c, x.member));
             }
@@ -372,8 +423,8 @@ fn is_stable(
 #[test]
 fn assignment_is_the_member_optimal_stable_one_by_brute_force() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let policy = policy(2);
     for round in 0..300 {
+        let policy = random_caps(&mut rng, 2);
         let n_members = rng.random_range(1..6);
         let n_campaigns = rng.random_range(1..4);
         let (members, campaigns, cand) = random_instance(&mut rng, n_members, n_campaigns);
@@ -382,16 +433,7 @@ fn assignment_is_the_member_optimal_stable_one_by_brute_force() {
         // Funnels add up, and the counts before the assignment match brute force.
         let pairs = admissible(&policy, &members, &campaigns, &cand);
         for (c, f) in funnels.iter().enumerate() {
-            assert_eq!(
-                f.eligible,
-                f.removed_no_consent
-                    + f.removed_suppressed
-                    + f.removed_frequency_cap
-                    + f.removed_priority
-                    + f.removed_budget
-                    + f.selected,
-                "round {round}"
-            );
+            assert!(adds_up(f), "round {round}: {f:?}");
             let admissible_here = pairs.iter().filter(|p| p.0 == c).count() as u64;
             assert_eq!(
                 f.removed_priority + f.removed_budget + f.selected,
@@ -406,6 +448,14 @@ fn assignment_is_the_member_optimal_stable_one_by_brute_force() {
                 "round {round}: two campaigns for one member"
             );
             assert!(pairs.contains(&(p.campaign, p.member)));
+            // The first consented channel with room, in the campaign's order.
+            let m = &members[p.member];
+            let first = campaigns[p.campaign]
+                .channels
+                .iter()
+                .copied()
+                .find(|&ch| m.consents(ch) && room(&policy, m, ch));
+            assert_eq!(Some(p.channel), first, "round {round}");
             ours[p.member] = Some(p.campaign);
         }
         for (c, camp) in campaigns.iter().enumerate() {
@@ -469,6 +519,224 @@ fn assignment_is_the_member_optimal_stable_one_by_brute_force() {
             }
         }
     }
+}
+
+#[test]
+fn funnels_add_up_and_every_cap_holds_with_campaigns_alongside_others() {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let (mut alongside, mut fatigue, mut channel_cap) = (0, 0, 0);
+    for round in 0..500 {
+        let max_contacts = rng.random_range(1..4);
+        let policy = random_caps(&mut rng, max_contacts);
+        let n_members = rng.random_range(1..8);
+        let n_campaigns = rng.random_range(1..5);
+        let (members, mut campaigns, cand) = random_instance(&mut rng, n_members, n_campaigns);
+        for c in campaigns.iter_mut() {
+            c.exclusive = rng.random_bool(0.6);
+        }
+        let (picks, funnels) = select(&policy, &members, &ids(n_members), &campaigns, &cand);
+        for f in &funnels {
+            assert!(adds_up(f), "round {round}: {f:?}");
+            fatigue += f.removed_fatigue;
+            channel_cap += f.removed_channel_cap;
+        }
+        let mut tonight = vec![0u32; n_members];
+        let mut by_channel = vec![[0u32; 4]; n_members];
+        let mut exclusive = vec![0; n_members];
+        for p in &picks {
+            let m = &members[p.member];
+            assert!(m.consents(p.channel), "round {round}: no consent");
+            assert!(campaigns[p.campaign].channels.contains(&p.channel));
+            assert!(!m.suppressed && !m.fatigued && !m.in_quiet_period);
+            tonight[p.member] += 1;
+            by_channel[p.member][p.channel.index()] += 1;
+            if campaigns[p.campaign].exclusive {
+                exclusive[p.member] += 1;
+            } else {
+                alongside += 1;
+            }
+        }
+        for (i, m) in members.iter().enumerate() {
+            assert!(exclusive[i] <= 1, "round {round}: two exclusive campaigns");
+            if tonight[i] > 0 {
+                assert!(
+                    m.recent_contacts + tonight[i] <= max_contacts,
+                    "round {round}"
+                );
+            }
+            for ch in Channel::ALL {
+                if let Some(cap) = policy.channel_caps[ch.index()]
+                    && by_channel[i][ch.index()] > 0
+                {
+                    assert!(
+                        m.recent_by_channel[ch.index()] + by_channel[i][ch.index()] <= cap,
+                        "round {round}: member {i} over the {} cap",
+                        ch.as_str()
+                    );
+                }
+            }
+        }
+    }
+    assert!(alongside > 0, "no campaign alongside others picked anyone");
+    assert!(
+        fatigue > 0 && channel_cap > 0,
+        "the instances rest or cap nobody"
+    );
+}
+
+#[test]
+fn fatigued_members_are_removed_after_suppression_and_before_the_frequency_cap() {
+    let mut members = vec![member(ALL_CONSENT); 5];
+    members[0].fatigued = true;
+    members[0].suppressed = true; // counted once, as suppressed (the earlier step)
+    members[1].fatigued = true;
+    members[1].recent_contacts = 9; // counted as fatigue, not the later frequency cap
+    members[2].fatigued = true;
+    members[2].consent = [false; 4]; // counted as no consent
+    members[3].fatigued = true; // rested from every campaign, exclusive or not
+    // member 4: not rested
+    let mut extra = campaign("extra", 1, None);
+    extra.exclusive = false;
+    let c = vec![campaign("a", 5, None), extra];
+    let cand = vec![
+        cands(&[(0, 1.0), (1, 1.0), (2, 1.0), (3, 1.0), (4, 1.0)]),
+        cands(&[(3, 1.0), (4, 1.0)]),
+    ];
+    let (picks, funnels) = select(&policy(2), &members, &ids(5), &c, &cand);
+    assert_eq!(chosen(&picks), vec![(0, 4), (1, 4)]);
+    assert_eq!(
+        funnels[0],
+        Funnel {
+            eligible: 5,
+            removed_no_consent: 1,
+            removed_suppressed: 1,
+            removed_fatigue: 2,
+            selected: 1,
+            ..Funnel::default()
+        }
+    );
+    assert_eq!(
+        funnels[1],
+        Funnel {
+            eligible: 2,
+            removed_fatigue: 1,
+            selected: 1,
+            ..Funnel::default()
+        }
+    );
+}
+
+#[test]
+fn a_full_channel_falls_back_to_the_next_consented_channel_with_room() {
+    // Campaign order: wechat, app_push, sms; wechat capped at 1 in the window.
+    // consent order: sms, wechat, email, app_push
+    let mut members = vec![
+        member(ALL_CONSENT),                 // wechat full → app_push
+        member([true, true, false, false]),  // wechat full, no app_push → sms
+        member([false, true, false, false]), // wechat only, full → removed
+        member([false, true, false, false]), // at the overall cap too: frequency cap first
+        member(ALL_CONSENT),                 // an SMS last week: wechat has room
+        member(ALL_CONSENT),                 // wechat full and in the quiet period
+    ];
+    for m in [0, 1, 2, 5] {
+        members[m].recent_contacts = 1;
+        members[m].recent_by_channel = [0, 1, 0, 0];
+    }
+    members[3].recent_contacts = 3;
+    members[3].recent_by_channel = [0, 3, 0, 0];
+    members[4].recent_contacts = 1;
+    members[4].recent_by_channel = [1, 0, 0, 0];
+    members[5].in_quiet_period = true;
+    let c = vec![campaign("a", 1, None)];
+    let cand = vec![cands(&[
+        (0, 1.0),
+        (1, 1.0),
+        (2, 1.0),
+        (3, 1.0),
+        (4, 1.0),
+        (5, 1.0),
+    ])];
+    let (picks, funnels) = select(
+        &capped(3, &[(Channel::Wechat, 1)]),
+        &members,
+        &ids(6),
+        &c,
+        &cand,
+    );
+    let channels: Vec<_> = picks.iter().map(|p| (p.member, p.channel)).collect();
+    assert_eq!(
+        channels,
+        vec![
+            (0, Channel::AppPush),
+            (1, Channel::Sms),
+            (4, Channel::Wechat)
+        ]
+    );
+    assert_eq!(
+        funnels[0],
+        Funnel {
+            eligible: 6,
+            removed_frequency_cap: 2,
+            removed_channel_cap: 1,
+            selected: 3,
+            ..Funnel::default()
+        }
+    );
+    // Without the cap, everyone with room under max_contacts gets wechat.
+    let (picks, funnels) = select(&policy(3), &members, &ids(6), &c, &cand);
+    assert!(picks.iter().all(|p| p.channel == Channel::Wechat));
+    assert_eq!(funnels[0].removed_channel_cap, 0);
+    assert_eq!(funnels[0].selected, 4);
+}
+
+#[test]
+fn campaigns_alongside_others_choose_their_channel_after_tonights_exclusive_picks() {
+    // wechat capped at 1: tonight's exclusive pick on wechat fills it.
+    let members = vec![
+        member(ALL_CONSENT),                 // main on wechat, extra on sms
+        member([false, true, false, false]), // main on wechat, extra: nothing left
+        member(ALL_CONSENT),                 // extra only: wechat
+    ];
+    let mut main = campaign("main", 9, None);
+    main.channels = vec![Channel::Wechat];
+    let mut extra = campaign("extra", 1, None);
+    extra.channels = vec![Channel::Wechat, Channel::Sms];
+    extra.exclusive = false;
+    let c = vec![main, extra];
+    let cand = vec![
+        cands(&[(0, 1.0), (1, 1.0)]),
+        cands(&[(0, 1.0), (1, 1.0), (2, 1.0)]),
+    ];
+    let (picks, funnels) = select(
+        &capped(3, &[(Channel::Wechat, 1)]),
+        &members,
+        &ids(3),
+        &c,
+        &cand,
+    );
+    let got: Vec<_> = picks
+        .iter()
+        .map(|p| (p.campaign, p.member, p.channel))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (0, 0, Channel::Wechat),
+            (0, 1, Channel::Wechat),
+            (1, 0, Channel::Sms),
+            (1, 2, Channel::Wechat),
+        ]
+    );
+    assert_eq!(
+        funnels[1],
+        Funnel {
+            eligible: 3,
+            removed_channel_cap: 1,
+            selected: 2,
+            ..Funnel::default()
+        }
+    );
+    assert!(funnels.iter().all(adds_up));
 }
 
 #[test]

@@ -32,7 +32,7 @@ fn explain_prints_the_substituted_sql_and_both_plans() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.starts_with("-- member_tier: "), "{log}");
     // The params as the run would substitute them: the --param override, as_of.
-    assert!(stdout.contains("ROUND(members * 0.07)"), "{log}");
+    assert!(stdout.contains("ROUND(l.buyers * 0.07)"), "{log}");
     assert!(stdout.contains("DATE '2026-11-01'"), "{log}");
     assert!(!stdout.contains('$'), "{log}");
     assert!(stdout.contains("-- logical_plan\n"), "{log}");

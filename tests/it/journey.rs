@@ -406,6 +406,7 @@ fn first_order_second_order_and_points_activation_pick_exactly_these_members() {
 /// - 2 bought on 2025-06-25 (after the extension) and only 乳品 → out;
 /// - 3 buys 零食 (twice, so it is no second_order member), on promotion this 618 → 1.0;
 /// - 4 both → ln(1 + 300) + 1.
+///
 /// On 2026-06-18 (the festival itself) nobody is listed: the warm-up is over.
 #[test]
 fn festival_warm_up_lists_last_years_buyers_and_promoted_categories() {
@@ -563,9 +564,11 @@ fn write_orders_like_testdata(path: &Path, orders: &[(i64, i64, String, i64)]) {
     write_batch(path, &b);
 }
 
-/// contact_history rows: (member, campaign, channel, sent_at, holdout, converted_at).
-fn write_history(path: &Path, rows: &[(String, String, String, String, bool, Option<String>)]) {
-    let text = |f: &dyn Fn(&(String, String, String, String, bool, Option<String>)) -> String| {
+/// A contact_history row: (member, campaign, channel, sent_at, holdout, converted_at).
+type Sent = (String, String, String, String, bool, Option<String>);
+
+fn write_history(path: &Path, rows: &[Sent]) {
+    let text = |f: &dyn Fn(&Sent) -> String| {
         Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>())) as ArrayRef
     };
     let b = batch(vec![

@@ -424,6 +424,317 @@ fn a_members_offer_does_not_depend_on_the_channel() {
     }
 }
 
+/// A contact_history row: (member, channel, sent_at local, holdout, converted_at local).
+fn sent(member: i64, channel: &str, at: &str, holdout: bool, converted: Option<&str>) -> Contact {
+    (
+        member.to_string(),
+        "earlier".into(),
+        channel.into(),
+        at.into(),
+        holdout,
+        converted.map(str::to_string),
+        None,
+    )
+}
+
+/// The nightly job resting members by `member_fatigue`, capping app push at one contact
+/// per member per 7 days, and the greeting campaign's offer by price sensitivity (the
+/// discount offer from 0.5).
+fn fatigue_caps_price_job(dir: &Path) -> PathBuf {
+    // The shipped job rests fatigued members already; this test caps app push instead of
+    // SMS and moves the price cut to 0.5.
+    nightly_job(dir, |t| {
+        for line in [
+            "fatigue = \"member_fatigue\"\n",
+            "channel_caps = { sms = 1 }\n",
+            "price_sensitive_from = 0.3\n",
+            "send_hours = [9, 12]\n",
+        ] {
+            assert!(t.contains(line), "{line}");
+        }
+        t.replacen(
+            "channel_caps = { sms = 1 }\n",
+            "channel_caps = { app_push = 1 }\n",
+            1,
+        )
+        .replacen(
+            "price_sensitive_from = 0.3\n",
+            "price_sensitive_from = 0.5\n",
+            1,
+        )
+        .replacen(
+            "send_hours = [9, 12]\n",
+            "send_hours = [9, 12]\noffers_by_price = { price_sensitive = \"满99减20 ¥20 off ¥99\", \
+                 full_price = \"赠品 gift with purchase\" }\n",
+            1,
+        )
+    })
+}
+
+/// Fatigue (member_fatigue: 3 contacts sent ≥ 14 days ago, none converted within 14
+/// days, rest 30 days from when the last one's window closed), the app push cap, and
+/// offers by price sensitivity, as of 2026-07-01. Members 1-9 have 900 points expiring
+/// on 07-15 (the reminder campaign: channels app_push, wechat, sms), all consents unless
+/// said; 20-23 have a birthday in 3 days (greeting, offers by price) and consent to wechat.
+///
+/// | member | history / orders | expected |
+/// |---|---|---|
+/// | 1 | sms 05-01, 05-10, 05-20, none converted | removed_fatigue (rested until 07-03) |
+/// | 2 | as 1, but 05-01 converted on 05-05 | reminder, app_push |
+/// | 3 | sms 03-01, 03-10, 03-20, none converted | reminder, app_push (rest ended 05-03) |
+/// | 4 | app_push 06-28 | reminder, wechat (app push full) |
+/// | 5 | app_push 06-28; consents to app push only | removed_channel_cap |
+/// | 6 | sms 06-28; consents to app push only | reminder, app_push (the SMS is another channel) |
+/// | 7 | app_push 06-26, 06-28 | removed_frequency_cap (before the channel cap) |
+/// | 8 | app_push 07-01 (tonight: ignored) | reminder, app_push |
+/// | 9 | holdout row, app_push 06-28 | reminder, wechat (holdout rows count) |
+/// | 99 | as 1, not a member | ignored |
+/// | 20 | paid 100 with a discount, 100 without: 0.50 | greeting, discount offer |
+/// | 21 | paid 190 without, 10 with: 0.05 | greeting, full-price offer |
+/// | 22 | paid 70 without, 30 with: 0.30 | greeting, full-price offer |
+/// | 23 | no orders: unknown | greeting, the regular tier's offer |
+/// | 30 | an order yesterday (a fresh export), no consent | nothing |
+#[test]
+fn fatigue_channel_caps_and_offers_by_price_on_a_hand_made_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let discounted = |member, at, amount, discount| Order {
+        discount,
+        ..paid(member, at, amount)
+    };
+    let orders = [
+        discounted(20, "2026-03-01 10:00:00", 100.0, 10.0),
+        paid(20, "2026-03-15 10:00:00", 100.0),
+        paid(21, "2026-03-01 10:00:00", 190.0),
+        discounted(21, "2026-03-15 10:00:00", 10.0, 5.0),
+        paid(22, "2026-03-01 10:00:00", 70.0),
+        discounted(22, "2026-03-15 10:00:00", 30.0, 3.0),
+        // A bystander without consent keeps the export fresh.
+        paid(30, "2026-06-30 10:00:00", 50.0),
+    ];
+    write_export(d, &[member(1)], &orders);
+    let app_push_only = [Some(false), Some(false), Some(false), Some(true)];
+    let wechat_only = [Some(false), Some(true), Some(false), Some(false)];
+    let mut members: Vec<M> = (1..=9)
+        .map(|id| M {
+            id,
+            birthday: None,
+            consent: if id == 5 || id == 6 {
+                app_push_only
+            } else {
+                ALL
+            },
+        })
+        .collect();
+    members.extend((20..=23).map(|id| M {
+        id,
+        birthday: Some("1990-07-04"),
+        consent: wechat_only,
+    }));
+    members.push(M {
+        id: 30,
+        birthday: None,
+        consent: [Some(false); 4],
+    });
+    write_members(d, &members);
+    let ledger: Vec<(i64, &str, &str, i64, Option<&str>)> = (1..=9)
+        .map(|id| {
+            (
+                id,
+                "2026-06-01 10:00:00",
+                "earn",
+                900,
+                Some("2026-07-15 00:00:00"),
+            )
+        })
+        .collect();
+    write_points(d, &ledger);
+    write_suppression(d, &[]);
+    let ignored = |m| {
+        [
+            sent(m, "sms", "2026-05-01 10:00:00", false, None),
+            sent(m, "sms", "2026-05-10 10:00:00", false, None),
+            sent(m, "sms", "2026-05-20 10:00:00", false, None),
+        ]
+    };
+    let mut contacts: Vec<Contact> = [ignored(1), ignored(99)].concat();
+    contacts.extend([
+        sent(
+            2,
+            "sms",
+            "2026-05-01 10:00:00",
+            false,
+            Some("2026-05-05 12:00:00"),
+        ),
+        sent(2, "sms", "2026-05-10 10:00:00", false, None),
+        sent(2, "sms", "2026-05-20 10:00:00", false, None),
+        sent(3, "sms", "2026-03-01 10:00:00", false, None),
+        sent(3, "sms", "2026-03-10 10:00:00", false, None),
+        sent(3, "sms", "2026-03-20 10:00:00", false, None),
+        sent(4, "app_push", "2026-06-28 10:00:00", false, None),
+        sent(5, "app_push", "2026-06-28 10:00:00", false, None),
+        sent(6, "sms", "2026-06-28 10:00:00", false, None),
+        sent(7, "app_push", "2026-06-26 10:00:00", false, None),
+        sent(7, "app_push", "2026-06-28 10:00:00", false, None),
+        sent(8, "app_push", "2026-07-01 10:00:00", false, None),
+        sent(9, "app_push", "2026-06-28 10:00:00", true, None),
+    ]);
+    write_contacts(&d.join("contact_history.parquet"), &contacts);
+    let job = fatigue_caps_price_job(d);
+    let published = run(
+        &job,
+        AS_OF,
+        &d.join("out"),
+        &["--input-dir", d.to_str().unwrap()],
+    );
+    let outreach = rows(&published.join("outreach.parquet"));
+    let summary = rows(&published.join("outreach_summary.parquet"));
+
+    let reminder: BTreeMap<&str, &str> = outreach
+        .iter()
+        .filter(|r| r["campaign"] == "reminder")
+        .map(|r| (r["member_id"].as_str(), r["channel"].as_str()))
+        .collect();
+    let expected: BTreeMap<&str, &str> = [
+        ("2", "app_push"),
+        ("3", "app_push"),
+        ("4", "wechat"),
+        ("6", "app_push"),
+        ("8", "app_push"),
+        ("9", "wechat"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(reminder, expected, "{outreach:#?}");
+    let s = find(&summary, "campaign", "reminder");
+    for (column, value) in [
+        ("eligible", "9"),
+        ("removed_no_consent", "0"),
+        ("removed_suppressed", "0"),
+        ("removed_fatigue", "1"),
+        ("removed_frequency_cap", "1"),
+        ("removed_channel_cap", "1"),
+        ("removed_priority", "0"),
+        ("removed_budget", "0"),
+        ("selected", "6"),
+    ] {
+        assert_eq!(s[column], value, "reminder {column}: {s:#?}");
+    }
+
+    let greeting: HashMap<&str, &Row> = outreach
+        .iter()
+        .filter(|r| r["campaign"] == "greeting")
+        .map(|r| (r["member_id"].as_str(), r))
+        .collect();
+    for (id, offer, reason) in [
+        (
+            "20",
+            "满99减20 ¥20 off ¥99",
+            Some("price_sensitivity 0.50 ≥ 0.50: discount offer"),
+        ),
+        (
+            "21",
+            "赠品 gift with purchase",
+            Some("price_sensitivity 0.05 < 0.50: full-price offer"),
+        ),
+        (
+            "22",
+            "赠品 gift with purchase",
+            Some("price_sensitivity 0.30 < 0.50: full-price offer"),
+        ),
+        ("23", "生日券¥10 ¥10 birthday voucher", None),
+    ] {
+        let r = greeting
+            .get(id)
+            .unwrap_or_else(|| panic!("member {id} not greeted: {outreach:#?}"));
+        assert_eq!(r["offer"], offer, "member {id}: {r:#?}");
+        let reasons = &r["reasons"];
+        match reason {
+            Some(reason) => assert!(
+                reasons.ends_with(&format!(", {reason}]")),
+                "member {id}: {reasons}"
+            ),
+            None => assert!(!reasons.contains("price_sensitivity"), "{reasons}"),
+        }
+    }
+
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(published.join("_manifest.json")).unwrap())
+            .unwrap();
+    let details = manifest["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|s| s["details"].get("campaigns").map(|_| &s["details"]))
+        .expect("the outreach step's details");
+    assert_eq!(details["members_fatigued"], 1, "member 99 is not a member");
+    let record = details["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["campaign"] == "reminder")
+        .unwrap();
+    assert_eq!(record["removed_fatigue"], 1);
+    assert_eq!(record["removed_channel_cap"], 1);
+}
+
+#[test]
+fn bad_fatigue_channel_cap_and_price_offer_settings_are_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // The shipped job declares fatigue, channel_caps and price_sensitive_from: each case
+    // replaces the shipped line.
+    let cases: [(&str, &str, &str); 7] = [
+        (
+            "channel_caps = { sms = 1 }\n",
+            "channel_caps = { fax = 1 }\n",
+            "unknown variant `fax`",
+        ),
+        (
+            "channel_caps = { sms = 1 }\n",
+            "channel_caps = { sms = 0 }\n",
+            "channel_caps: sms must be at least 1",
+        ),
+        (
+            "fatigue = \"member_fatigue\"\n",
+            "fatigue = \"Member-Fatigue\"\n",
+            "\"Member-Fatigue\" must be lowercase letters, digits and _",
+        ),
+        (
+            "fatigue = \"member_fatigue\"\n",
+            "fatigue = \"no_such_table\"\n",
+            "reads unknown table no_such_table",
+        ),
+        (
+            "price_sensitive_from = 0.3\n",
+            "price_sensitive_from = 1.5\n",
+            "price_sensitive_from must be in [0, 1], found 1.5",
+        ),
+        (
+            "send_hours = [9, 12]\n",
+            "send_hours = [9, 12]\noffers_by_price = { price_sensitive = \"a\" }\n",
+            "campaign \"greeting\": offers_by_price: missing key \"full_price\"",
+        ),
+        (
+            "send_hours = [9, 12]\n",
+            "send_hours = [9, 12]\noffers_by_price = { price_sensitive = \"a\", full_price = \"b\", \
+             thrifty = \"c\" }\n",
+            "campaign \"greeting\": offers_by_price: unknown key \"thrifty\"",
+        ),
+    ];
+    for (from, to, message) in cases {
+        let job = nightly_job(dir.path(), |t| {
+            assert!(t.contains(from), "{from}");
+            t.replacen(from, to, 1)
+        });
+        let o = siyu(
+            &["check", job.to_str().unwrap(), "--as-of", "2026-11-01"],
+            dir.path(),
+        );
+        assert_eq!(o.status.code(), Some(2), "{to}: {}", text(&o));
+        assert!(text(&o).contains(message), "{to}: {}", text(&o));
+    }
+}
+
 #[test]
 fn frequency_cap_quiet_period_and_holdouts_hold_across_consecutive_nights() {
     // Five nights on testdata; each night's list (holdouts included, as the policy
@@ -442,6 +753,7 @@ fn frequency_cap_quiet_period_and_holdouts_hold_across_consecutive_nights() {
         "2026-11-05",
     ];
     let mut contacts: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    let mut sms: BTreeMap<String, Vec<i32>> = BTreeMap::new();
     let mut holdout: HashMap<(String, String), String> = HashMap::new();
     let mut capped = 0u64;
     for (n, night) in nights.iter().enumerate() {
@@ -454,6 +766,11 @@ fn frequency_cap_quiet_period_and_holdouts_hold_across_consecutive_nights() {
                 .entry(r["member_id"].clone())
                 .or_default()
                 .push(day(night));
+            if r["channel"] == "sms" {
+                sms.entry(r["member_id"].clone())
+                    .or_default()
+                    .push(day(night));
+            }
             let key = (r["member_id"].clone(), r["campaign"].clone());
             if let Some(before) = holdout.insert(key.clone(), r["holdout"].clone()) {
                 assert_eq!(
@@ -501,6 +818,14 @@ fn frequency_cap_quiet_period_and_holdouts_hold_across_consecutive_nights() {
         }
     }
     assert!(repeated > 0, "nobody came back: the test shows nothing");
+    // channel_caps = { sms = 1 }: at most one SMS per member per rolling 7 days.
+    for (member, days) in &sms {
+        assert!(
+            days.windows(2).all(|w| w[1] - w[0] >= 7),
+            "member {member}: SMS on {days:?}"
+        );
+    }
+    assert!(!sms.is_empty(), "no SMS at all: the cap shows nothing");
 }
 
 #[test]
@@ -720,7 +1045,9 @@ fn nightly_lists_on_testdata_honour_every_rule_and_match_hand_checked_members() 
             n("removed_unknown_member")
                 + n("removed_no_consent")
                 + n("removed_suppressed")
+                + n("removed_fatigue")
                 + n("removed_frequency_cap")
+                + n("removed_channel_cap")
                 + n("removed_priority")
                 + n("removed_budget")
                 + n("selected"),
@@ -759,18 +1086,21 @@ fn nightly_lists_on_testdata_honour_every_rule_and_match_hand_checked_members() 
     assert_eq!(m["offer"], "积分兑礼 redeem a gift now");
     assert_eq!(m["send_window"], "19:00-20:00");
     assert_eq!(m["tier"], "regular");
-    // Member 1000036: paid 1,700.65 in the year to 2026-11-01, rank 434 of 2,000; gold
-    // is ranks 101-400 and its lowest spend is 1,864.83, so 164.18 short (shown rounded
-    // up, ¥165) at closeness 0.91 ≥ 0.7; consent: sms only (wechat unknown) → sms.
+    // Member 1000443: paid 2,568.04 in the year to 2026-11-01 (8 paid orders), rank 289
+    // of the 1,368 buyers (guest orders without a member_id are no member's); tiers rank
+    // buyers as the pyramid does, so platinum is ranks 1-68 (round(1,368 × 5%)), gold
+    // 69-274 (round(1,368 × 20%)) and gold's lowest spend is 2,684.73 (member 1001249):
+    // 116.69 short (shown rounded up, ¥117) at closeness 0.96 ≥ 0.7; consent on every
+    // channel, so upgrade's first channel, wechat.
     let m = outreach
         .iter()
-        .find(|r| r["member_id"] == "1000036")
+        .find(|r| r["member_id"] == "1000443")
         .unwrap();
     assert_eq!(m["campaign"], "upgrade");
-    assert_eq!(m["channel"], "sms");
+    assert_eq!(m["channel"], "wechat");
     assert_eq!(
         m["reasons"],
-        "[¥165 more to reach 金卡 (gold), spent ¥1701 of ¥1865 in 365 days, lifecycle=active]"
+        "[¥117 more to reach 金卡 (gold), spent ¥2568 of ¥2685 in 365 days, lifecycle=active]"
     );
     assert_eq!(m["offer"], "升金卡双倍积分 double points to gold");
     // Member 1000714: severe churn risk and 177 points expiring, but on the suppression

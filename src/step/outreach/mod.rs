@@ -14,6 +14,10 @@
 //! members = "members"                # default: member_id and consent_<channel>
 //! contact_history = "contact_history"  # default
 //! suppression = "suppression"        # default
+//! fatigue = "member_fatigue"         # optional: members rested tonight (member_id); default none
+//! channel_caps = { sms = 1 }         # optional: contacts per member per channel per cap_days
+//! price_sensitive_from = 0.3         # default: price_sensitivity from which offers_by_price
+//!                                    #   gives the discount offer
 //! output = "outreach"                # default
 //! summary_output = "outreach_summary"  # default
 //!
@@ -28,12 +32,20 @@
 //! send_hours = [10, 21]              # default: local hours [start, end)
 //! offer = "满99减10"                  # optional default offer
 //! offers = { platinum = "…", gold = "…" }    # optional: offer by tier
+//! offers_by_price = { price_sensitive = "满99减20", full_price = "赠品" }  # optional
 //! exclusive = true                   # default: one exclusive campaign per member per night
 //! ```
 //!
 //! A campaign table has one row per eligible member: `member_id`, `score` (higher =
 //! contact first), and optionally `reasons` (list of text), `offer` (text; wins over the
 //! job file's offers) and `recommended_products` (list of text).
+//!
+//! A picked member's offer: the table's `offer` if not null, else `offers_by_price` when
+//! the campaign declares it and the member's `price_sensitivity` (tags table; null for
+//! non-buyers) is known — with a reason saying which and why — else `offers[tier]`, else
+//! `offer`. The fatigue table is a step input like the others, so the SQL that rests
+//! members (`sql/outreach/member_fatigue.sql`) runs first; its members unknown to
+//! `members` are ignored.
 
 pub mod params;
 mod read;
@@ -50,7 +62,7 @@ use crate::columns::{is_text, is_text_list, require_columns};
 use crate::error::{Result, SiyuError};
 use crate::held::{Held, map_bytes, string_bytes, vec_bytes};
 use crate::manifest::{CampaignRecord, OutreachDetails, StepDetails, Warning};
-use crate::outreach::{CampaignPolicy, Candidate, Channel, Policy, select};
+use crate::outreach::{CampaignPolicy, Candidate, Channel, select};
 use params::CampaignDecl;
 pub use params::OutreachStep;
 
@@ -58,6 +70,9 @@ const KIND: &str = "outreach";
 
 /// The member_tags columns the step reads.
 const TAG_COLUMNS: [&str; 4] = ["member_id", "tier", "segment_id", "peak_hour"];
+
+/// The member_tags column `offers_by_price` reads, required only when a campaign has them.
+const PRICE_COLUMN: &str = "price_sensitivity";
 
 impl DeclaredStep for OutreachStep {
     const KIND: &'static str = KIND;
@@ -80,6 +95,7 @@ impl Step for OutreachStep {
             self.contact_history.clone(),
             self.suppression.clone(),
         ];
+        r.extend(self.fatigue.clone());
         r.extend(self.campaigns.iter().map(CampaignDecl::table));
         r
     }
@@ -91,6 +107,19 @@ impl Step for OutreachStep {
         async move {
             let tags = ctx.table(&self.tags).await?;
             require_columns(tags.schema(), &self.tags, &TAG_COLUMNS).map_err(|e| table_error(KIND, e))?;
+            if let Some(c) = self.campaigns.iter().find(|c| c.offers_by_price.is_some())
+                && tags.schema().field_with_unqualified_name(PRICE_COLUMN).is_err()
+            {
+                return Err(self.config_error(format!(
+                    "campaign {:?}: offers_by_price needs column {PRICE_COLUMN} in table {}",
+                    c.name, self.tags
+                )));
+            }
+            if let Some(fatigue) = &self.fatigue {
+                let df = ctx.table(fatigue).await?;
+                require_columns(df.schema(), fatigue, &["member_id"])
+                    .map_err(|e| table_error(KIND, e))?;
+            }
             let members = ctx.table(&self.members).await?;
             let member_columns: Vec<&str> = std::iter::once("member_id")
                 .chain(Channel::ALL.iter().map(|ch| ch.consent_column()))
@@ -180,10 +209,7 @@ impl Step for OutreachStep {
                 self.campaigns.iter().map(CampaignDecl::policy).collect();
             let candidates: Vec<Vec<Candidate>> =
                 loaded.iter().map(|l| l.candidates.clone()).collect();
-            let policy = Policy {
-                max_contacts: self.max_contacts,
-                salt: self.salt.clone(),
-            };
+            let policy = self.policy();
             let (picks, funnels) = tokio::task::block_in_place(|| {
                 select(&policy, &members, &ids, &policies, &candidates)
             });
@@ -223,6 +249,8 @@ impl Step for OutreachStep {
                         eligible: f.eligible,
                         unknown_members: l.unknown_members,
                         null_scores: l.null_scores,
+                        removed_fatigue: f.removed_fatigue,
+                        removed_channel_cap: f.removed_channel_cap,
                         selected: f.selected,
                         holdout: f.holdout,
                     }
@@ -234,6 +262,7 @@ impl Step for OutreachStep {
                     campaigns,
                     members_with_recent_contacts: history.members_with_recent_contacts,
                     members_suppressed: history.members_suppressed,
+                    members_fatigued: history.members_fatigued,
                     rows: picks.len(),
                 }),
             );

@@ -5,11 +5,14 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Deserialize;
 
-use crate::outreach::{CampaignPolicy, Channel};
+use crate::outreach::{CampaignPolicy, Channel, Policy};
 use crate::step::{StepParams, check_identifiers};
 
 /// The tiers `offers` may name (member_tier.tier).
 const TIERS: [&str; 3] = ["platinum", "gold", "regular"];
+
+/// The keys `offers_by_price` must name, both of them.
+const PRICE_KEYS: [&str; 2] = ["price_sensitive", "full_price"];
 
 /// An outreach step: its `[[steps]]` parameters (the module docs list them), checked once
 /// by [`StepParams::validate`].
@@ -25,6 +28,13 @@ pub struct OutreachStep {
     pub(super) members: String,
     pub(super) contact_history: String,
     pub(super) suppression: String,
+    /// Table of members rested tonight (营销疲劳); `None` = nobody is.
+    pub(super) fatigue: Option<String>,
+    /// At most N contacts per member on a channel per rolling `cap_days`.
+    pub(super) channel_caps: BTreeMap<Channel, u32>,
+    /// A member whose price_sensitivity is at least this gets a campaign's
+    /// `offers_by_price.price_sensitive`, below it `full_price`.
+    pub(super) price_sensitive_from: f64,
     pub(super) output: String,
     pub(super) summary_output: String,
     pub(super) campaigns: Vec<CampaignDecl>,
@@ -41,6 +51,9 @@ impl Default for OutreachStep {
             members: "members".into(),
             contact_history: "contact_history".into(),
             suppression: "suppression".into(),
+            fatigue: None,
+            channel_caps: BTreeMap::new(),
+            price_sensitive_from: 0.3,
             output: "outreach".into(),
             summary_output: "outreach_summary".into(),
             campaigns: Vec::new(),
@@ -62,6 +75,8 @@ pub struct CampaignDecl {
     pub(super) send_hours: [u8; 2],
     pub(super) offer: Option<String>,
     pub(super) offers: BTreeMap<String, String>,
+    /// `price_sensitive` and `full_price`: the offer by the member's price sensitivity.
+    pub(super) offers_by_price: Option<BTreeMap<String, String>>,
     pub(super) exclusive: bool,
     pub(super) description: Option<String>,
 }
@@ -79,6 +94,7 @@ impl Default for CampaignDecl {
             send_hours: [10, 21],
             offer: None,
             offers: BTreeMap::new(),
+            offers_by_price: None,
             exclusive: true,
             description: None,
         }
@@ -155,7 +171,65 @@ impl CampaignDecl {
                 TIERS.join(", ")
             )));
         }
+        if let Some(by_price) = &self.offers_by_price {
+            if let Some(key) = by_price.keys().find(|k| !PRICE_KEYS.contains(&k.as_str())) {
+                return Err(here(format!(
+                    "offers_by_price: unknown key {key:?} (keys: {})",
+                    PRICE_KEYS.join(", ")
+                )));
+            }
+            if let Some(key) = PRICE_KEYS.iter().find(|k| !by_price.contains_key(**k)) {
+                return Err(here(format!(
+                    "offers_by_price: missing key {key:?} (declare both {})",
+                    PRICE_KEYS.join(" and ")
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// The offer for a member with this price sensitivity, when the campaign declares
+    /// `offers_by_price` and the sensitivity is known: the offer and the reason for it.
+    pub fn offer_by_price(
+        &self,
+        price_sensitivity: Option<f64>,
+        sensitive_from: f64,
+    ) -> Option<(&str, String)> {
+        let by_price = self.offers_by_price.as_ref()?;
+        let s = price_sensitivity.filter(|s| s.is_finite())?;
+        let (key, reason) = if s >= sensitive_from {
+            (
+                "price_sensitive",
+                format!("price_sensitivity {s:.2} ≥ {sensitive_from:.2}: discount offer"),
+            )
+        } else {
+            (
+                "full_price",
+                format!("price_sensitivity {s:.2} < {sensitive_from:.2}: full-price offer"),
+            )
+        };
+        Some((by_price[key].as_str(), reason))
+    }
+}
+
+impl OutreachStep {
+    /// The whole-run policy settings.
+    pub fn policy(&self) -> Policy {
+        let mut channel_caps = [None; 4];
+        for (channel, cap) in &self.channel_caps {
+            channel_caps[channel.index()] = Some(*cap);
+        }
+        Policy {
+            max_contacts: self.max_contacts,
+            channel_caps,
+            salt: self.salt.clone(),
+        }
+    }
+
+    /// Does some campaign choose its offer by price sensitivity (so the tags table must
+    /// have `price_sensitivity`)?
+    pub(super) fn reads_price_sensitivity(&self) -> bool {
+        self.campaigns.iter().any(|c| c.offers_by_price.is_some())
     }
 }
 
@@ -170,14 +244,30 @@ impl StepParams for OutreachStep {
         if self.cap_days == 0 {
             return Err("cap_days must be at least 1".into());
         }
-        check_identifiers([
-            &self.output,
-            &self.summary_output,
-            &self.tags,
-            &self.members,
-            &self.contact_history,
-            &self.suppression,
-        ])?;
+        if let Some((channel, _)) = self.channel_caps.iter().find(|(_, cap)| **cap == 0) {
+            return Err(format!(
+                "channel_caps: {} must be at least 1 (leave a channel out to not cap it)",
+                channel.as_str()
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.price_sensitive_from) {
+            return Err(format!(
+                "price_sensitive_from must be in [0, 1], found {}",
+                self.price_sensitive_from
+            ));
+        }
+        check_identifiers(
+            [
+                &self.output,
+                &self.summary_output,
+                &self.tags,
+                &self.members,
+                &self.contact_history,
+                &self.suppression,
+            ]
+            .into_iter()
+            .chain(&self.fatigue),
+        )?;
         if self.campaigns.is_empty() {
             return Err("declare at least one [[steps.campaigns]]".into());
         }

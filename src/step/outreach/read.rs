@@ -1,11 +1,12 @@
 //! Reading what the outreach step decides from: members and their consents, contact
-//! history and suppressions as of tonight, the member tags an outreach row carries, and
-//! each campaign's eligible members.
+//! history (in all and per channel), suppressions and rested members as of tonight, the
+//! member tags an outreach row carries or its offer depends on, and each campaign's
+//! eligible members.
 
 use std::collections::{HashMap, HashSet};
 
 use datafusion::arrow::array::{Array, AsArray, BooleanArray, ListArray, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::logical_expr::{Expr, cast, col, lit};
 
 use super::OutreachStep;
@@ -56,12 +57,16 @@ pub(super) struct TagRow {
     pub tier: Option<String>,
     pub segment_id: Option<String>,
     pub peak_hour: Option<i64>,
+    /// Share of spend on discounted orders; read only for `offers_by_price`.
+    pub price_sensitivity: Option<f64>,
 }
 
-/// What the history told: members with contacts in the cap window, and suppressed ones.
+/// What the history told: members with contacts in the cap window, suppressed ones and
+/// rested ones.
 pub(super) struct History {
     pub members_with_recent_contacts: u64,
     pub members_suppressed: u64,
+    pub members_fatigued: u64,
 }
 
 impl OutreachStep {
@@ -114,7 +119,8 @@ impl OutreachStep {
         Ok((ids, members))
     }
 
-    /// Mark suppressed members and contact counts from history, as of tonight.
+    /// Mark suppressed and rested members and contact counts (in all and per channel) from
+    /// history, as of tonight.
     pub(super) async fn history(
         &self,
         ctx: &StepContext,
@@ -132,19 +138,38 @@ impl OutreachStep {
         let quiet_start = day(i64::from(self.quiet_days));
         let from = day(i64::from((self.cap_days - 1).max(self.quiet_days)));
         // Holdout rows count like contacts: a control group must be treated like the
-        // contacted group by every other campaign, or the comparison is biased.
+        // contacted group by every other campaign, or the comparison is biased. The
+        // per-channel counts (columns 3.., in Channel::ALL order) feed channel_caps.
+        let by_channel: String = Channel::ALL
+            .iter()
+            .map(|ch| {
+                format!(
+                    ", COUNT(*) FILTER (WHERE sent_at >= {cap_start} \
+                     AND CAST(channel AS VARCHAR) = '{}') AS recent_{}",
+                    ch.as_str(),
+                    ch.as_str()
+                )
+            })
+            .collect();
         let history = format!(
             "SELECT CAST(member_id AS VARCHAR) AS member_id, \
                         COUNT(*) FILTER (WHERE sent_at >= {cap_start}) AS recent, \
-                        COALESCE(BOOL_OR(sent_at >= {quiet_start}), false) AS quiet \
+                        COALESCE(BOOL_OR(sent_at >= {quiet_start}), false) AS quiet\
+                        {by_channel} \
                  FROM {h} WHERE sent_at >= {from} AND sent_at < {tonight} \
                  GROUP BY CAST(member_id AS VARCHAR)",
             h = self.contact_history
         );
+        let count = |b: &RecordBatch, c: usize, r: usize| {
+            let n = b.column(c).as_primitive::<Int64Type>().value(r);
+            n.clamp(0, u32::MAX as i64) as u32
+        };
         let in_window = known_members(ctx, &history, index, |m, b, r| {
-            let recent = b.column(1).as_primitive::<Int64Type>().value(r);
-            members[m].recent_contacts = recent.clamp(0, u32::MAX as i64) as u32;
+            members[m].recent_contacts = count(b, 1, r);
             members[m].in_quiet_period = self.quiet_days > 0 && b.column(2).as_boolean().value(r);
+            for i in 0..Channel::ALL.len() {
+                members[m].recent_by_channel[i] = count(b, 3 + i, r);
+            }
         })
         .await?;
         let suppressed = format!(
@@ -156,9 +181,21 @@ impl OutreachStep {
             members[m].suppressed = true
         })
         .await?;
+        let mut n_fatigued = 0;
+        if let Some(fatigue) = &self.fatigue {
+            // The table decides who rests tonight (its SQL holds the rule); here it is
+            // only a list of members.
+            let rested = format!(
+                "SELECT DISTINCT CAST(member_id AS VARCHAR) AS member_id FROM {fatigue} \
+                     WHERE member_id IS NOT NULL"
+            );
+            n_fatigued =
+                known_members(ctx, &rested, index, |m, _, _| members[m].fatigued = true).await?;
+        }
         Ok(History {
             members_with_recent_contacts: in_window,
             members_suppressed: n_suppressed,
+            members_fatigued: n_fatigued,
         })
     }
 
@@ -167,6 +204,12 @@ impl OutreachStep {
         ctx: &StepContext,
         index: &HashMap<String, usize>,
     ) -> Result<Vec<TagRow>> {
+        // price_sensitivity is only required (and only read) for offers_by_price.
+        let price = if self.reads_price_sensitivity() {
+            col("price_sensitivity")
+        } else {
+            lit(datafusion::scalar::ScalarValue::Null)
+        };
         let batches = ctx
             .table(&self.tags)
             .await?
@@ -175,6 +218,7 @@ impl OutreachStep {
                 cast(col("tier"), DataType::Utf8).alias("tier"),
                 cast(col("segment_id"), DataType::Utf8).alias("segment_id"),
                 cast(col("peak_hour"), DataType::Int64).alias("peak_hour"),
+                cast(price, DataType::Float64).alias("price_sensitivity"),
             ])?
             .collect()
             .await?;
@@ -186,6 +230,7 @@ impl OutreachStep {
             let hour = b
                 .column(3)
                 .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            let price = b.column(4).as_primitive::<Float64Type>();
             for r in 0..b.num_rows() {
                 let Some(&m) = index.get(id.value(r)) else {
                     continue;
@@ -195,6 +240,7 @@ impl OutreachStep {
                     tier: text(tier),
                     segment_id: text(seg),
                     peak_hour: (!hour.is_null(r)).then(|| hour.value(r)),
+                    price_sensitivity: (!price.is_null(r)).then(|| price.value(r)),
                 };
             }
         }

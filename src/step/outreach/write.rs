@@ -11,6 +11,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::SchemaRef;
 
 use super::OutreachStep;
+use super::params::CampaignDecl;
 use super::read::{Loaded, TagRow};
 use crate::columns::as_of_column;
 use crate::error::Result;
@@ -63,15 +64,12 @@ impl OutreachStep {
             channel.append_value(pick.channel.as_str());
             rank.push(pick.rank as i32);
             score.push(l.candidates[pick.candidate].score);
-            for r in &l.reasons[pick.candidate] {
+            let (chosen_offer, offer_reason) =
+                self.offer(decl, l.offers[pick.candidate].as_deref(), t);
+            for r in l.reasons[pick.candidate].iter().chain(&offer_reason) {
                 reasons.values().append_value(r);
             }
             reasons.append(true);
-            // The offer depends on the member and the campaign, never on the channel.
-            let chosen_offer = l.offers[pick.candidate]
-                .as_ref()
-                .or_else(|| t.tier.as_ref().and_then(|tier| decl.offers.get(tier)))
-                .or(decl.offer.as_ref());
             offer.append_option(chosen_offer);
             for r in &l.products[pick.candidate] {
                 products.values().append_value(r);
@@ -120,6 +118,28 @@ impl OutreachStep {
         )
     }
 
+    /// A picked member's offer, and a reason when their price sensitivity chose it. It
+    /// depends on the member and the campaign, never on the channel: the table's offer,
+    /// else `offers_by_price` (when declared and the sensitivity is known), else
+    /// `offers[tier]`, else `offer`.
+    fn offer<'a>(
+        &self,
+        decl: &'a CampaignDecl,
+        from_sql: Option<&'a str>,
+        tags: &TagRow,
+    ) -> (Option<&'a str>, Option<String>) {
+        if let Some(o) = from_sql {
+            return (Some(o), None);
+        }
+        if let Some((o, reason)) =
+            decl.offer_by_price(tags.price_sensitivity, self.price_sensitive_from)
+        {
+            return (Some(o), Some(reason));
+        }
+        let by_tier = tags.tier.as_ref().and_then(|tier| decl.offers.get(tier));
+        (by_tier.or(decl.offer.as_ref()).map(String::as_str), None)
+    }
+
     pub(super) fn summary_batch(
         &self,
         ctx: &StepContext,
@@ -156,7 +176,9 @@ impl OutreachStep {
                 count(&|_, l| l.unknown_members),
                 count(&|f, _| f.removed_no_consent),
                 count(&|f, _| f.removed_suppressed),
+                count(&|f, _| f.removed_fatigue),
                 count(&|f, _| f.removed_frequency_cap),
+                count(&|f, _| f.removed_channel_cap),
                 count(&|f, _| f.removed_priority),
                 count(&|f, _| f.removed_budget),
                 count(&|f, _| f.selected),
