@@ -20,6 +20,7 @@ WITH days AS (
 SELECT
     member_id,
     product_id,
+    $as_of AS as_of,
     COUNT(*) AS purchases,
     ROUND(CAST(MAX(bought_on) - MIN(bought_on) AS DOUBLE) / (COUNT(*) - 1) * 10) / 10 AS interval_days,
     MAX(bought_on) AS last_bought_on,

@@ -296,6 +296,23 @@ fn next_replenishment_is_due_after_the_members_own_interval() {
     assert_eq!(t["1"]["next_replenishment_at"], "2026-06-10");
     assert_eq!(t["1"]["next_replenishment_product"], "c1");
     assert_eq!(t["2"]["next_replenishment_at"], "null");
+    // The per-product rows are published as member_replenishment.
+    let rows = text_rows(&dir.path().join(format!(
+        "out/nightly/as_of={AS_OF}/member_replenishment.parquet"
+    )));
+    let row = |p: &str| {
+        let r = rows.iter().find(|r| r["product_id"] == p).unwrap();
+        (
+            r["member_id"].as_str(),
+            r["purchases"].as_str(),
+            r["interval_days"].as_str(),
+            r["last_bought_on"].as_str(),
+            r["next_replenishment_at"].as_str(),
+        )
+    };
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(row("c1"), ("1", "2", "20.0", "2026-05-21", "2026-06-10"));
+    assert_eq!(row("c2"), ("1", "3", "30.0", "2026-05-31", "2026-06-30"));
     // With a 45-day window c2's 04-01 purchase falls out: 05-01 and 05-31, still 30 days.
     let narrow = tags(dir.path(), &["replenishment_window_days=45"]);
     assert_eq!(
