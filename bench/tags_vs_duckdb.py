@@ -40,6 +40,7 @@ INPUT_VIEWS = {
     "members": """SELECT CAST(member_id AS VARCHAR) AS member_id, timezone('{tz}', to_timestamp(joined_at)) AS joined_at,
         birthday, gender, city, CAST(city_tier AS BIGINT) AS city_tier, acquisition_channel,
         CAST(referrer_id AS VARCHAR) AS referrer_id, CAST(home_store_id AS VARCHAR) AS home_store_id,
+        {guide_id} AS guide_id, {consent_wecom} AS consent_wecom,
         consent_sms, consent_wechat, consent_email, consent_app_push""",
     "orders": """SELECT CAST(order_id AS VARCHAR) AS order_id, CAST(member_id AS VARCHAR) AS member_id,
         ordered_at, channel, CAST(store_id AS VARCHAR) AS store_id,
@@ -104,7 +105,14 @@ def run_duckdb(plan, job, data, as_of, out):
     con.execute("SET TimeZone = 'UTC'")
     t = time.perf_counter()
     for table, select in INPUT_VIEWS.items():
-        con.execute(f"CREATE VIEW {table} AS {select.format(tz=tz)} FROM read_parquet('{data}/{table}/*.parquet')")
+        source = f"read_parquet('{data}/{table}/*.parquet')"
+        present = {c[0] for c in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        # siyu's optional additions to the shared contract read as null when absent.
+        optional = {
+            "guide_id": "CAST(guide_id AS VARCHAR)" if "guide_id" in present else "CAST(NULL AS VARCHAR)",
+            "consent_wecom": "consent_wecom" if "consent_wecom" in present else "CAST(NULL AS BOOLEAN)",
+        }
+        con.execute(f"CREATE VIEW {table} AS {select.format(tz=tz, **optional)} FROM {source}")
     rows = {}
     for step in plan["steps"]:
         if step["kind"] != "sql":

@@ -156,6 +156,10 @@ pub const TABLES: &[TableSpec] = &[
             col("acquisition_channel", Text, true),
             col("referrer_id", Id, true),
             col("home_store_id", Id, true),
+            // The member's own shopping guide (专属导购) and whether the member added them
+            // on WeCom (企业微信): the `wecom` outreach channel needs both.
+            col("guide_id", Id, true),
+            col("consent_wecom", Bool, true),
             col("consent_sms", Bool, true),
             col("consent_wechat", Bool, true),
             col("consent_email", Bool, true),

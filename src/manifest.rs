@@ -314,6 +314,10 @@ pub struct CampaignRecord {
     /// Pairs removed because every consented channel was at its per-channel cap.
     #[serde(default)]
     pub removed_channel_cap: u64,
+    /// Pairs removed because the member's guide was full and the campaign had no other
+    /// channel for them.
+    #[serde(default)]
+    pub removed_guide_capacity: u64,
     pub selected: u64,
     pub holdout: u64,
 }

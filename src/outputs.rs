@@ -127,6 +127,8 @@ pub fn outreach(timezone: &str) -> SchemaRef {
         req("recommended_products", list_utf8()),
         opt("segment_id", Utf8),
         opt("tier", Utf8),
+        opt("store_id", Utf8),
+        opt("guide_id", Utf8),
         req("holdout", Boolean),
         req("send_window", Utf8),
         req("send_at", local),
@@ -151,6 +153,7 @@ pub fn outreach_summary() -> SchemaRef {
         count("removed_fatigue"),
         count("removed_frequency_cap"),
         count("removed_channel_cap"),
+        count("removed_guide_capacity"),
         count("removed_priority"),
         count("removed_budget"),
         count("selected"),
@@ -231,7 +234,10 @@ mod tests {
             .filter(|f| f.is_nullable())
             .map(|f| f.name().as_str())
             .collect();
-        assert_eq!(nullable, ["offer", "segment_id", "tier"]);
+        assert_eq!(
+            nullable,
+            ["offer", "segment_id", "tier", "store_id", "guide_id"]
+        );
         assert!(matches!(
             s.field_with_name("send_at").unwrap().data_type(),
             DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if &**tz == "Asia/Shanghai"

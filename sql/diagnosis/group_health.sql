@@ -13,7 +13,16 @@
 --            active in two groups counts in both);
 --   cv       community value: n, f, e and v each divided by that month's mean over all
 --            groups, multiplied (1 = an average group on every count);
---   interaction_effect  f × e × n / members: frequency × quality × participation.
+--   interaction_effect  f × e × n / members: frequency × quality × participation;
+--   buyer_share  of the `members`, the share with a paid order in the month;
+--   growth       the month's join events minus its leave events in the group (a member
+--                who joins and leaves counts both);
+--   quiet_share  of the `members`, the share without an interaction in the group that
+--                month: (members − n) / members;
+--   health_rank  the group's place among the month's groups by cv, 1 = best (highest),
+--                ties by group_id.
+-- buyer_share and quiet_share share `members`' base: everyone with an event in the group
+-- by the month's end (a member who has left still counts there, as in `members`).
 --
 -- The month means come from a GROUP BY joined back, not AVG(x) OVER (PARTITION BY
 -- month_index): an unbounded window buffers its whole input outside the memory pool
@@ -37,6 +46,13 @@ normalised AS (
         * (g.v / NULLIF(a.v_mean, 0)) AS cv
     FROM group_measures g
     JOIN month_means a ON a.month_index = g.month_index
+),
+-- Ranked by the published (rounded) cv, so that a tie is a tie in every engine.
+ranked AS (
+    SELECT
+        *,
+        ROW_NUMBER() OVER (PARTITION BY month_index ORDER BY ROUND(COALESCE(cv, 0.0), 4) DESC, group_id ASC) AS health_rank
+    FROM normalised
 )
 SELECT
     group_id,
@@ -54,5 +70,9 @@ SELECT
     -- f × e × n / members = interactions × engaged / (messages × members).
     COALESCE(CASE WHEN messages > 0 AND members > 0
         THEN FLOOR((20000 * interactions * engaged + messages * members) / (2 * messages * members)) / 10000.0
-    END, 0.0) AS interaction_effect
-FROM normalised
+    END, 0.0) AS interaction_effect,
+    COALESCE(CASE WHEN members > 0 THEN FLOOR((20000 * buyers + members) / (2 * members)) / 10000.0 END, 0.0) AS buyer_share,
+    joins - leaves AS growth,
+    COALESCE(CASE WHEN members > 0 THEN FLOOR((20000 * (members - n) + members) / (2 * members)) / 10000.0 END, 0.0) AS quiet_share,
+    CAST(health_rank AS BIGINT) AS health_rank
+FROM ranked

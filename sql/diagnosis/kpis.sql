@@ -12,7 +12,12 @@
 --                       share who bought again k months later (null until month k is
 --                       complete);
 --   points_issued / points_redeemed / points_expired   points earned, redeemed and
---                       expired in the month (redeemed and expired as positive numbers).
+--                       expired in the month (redeemed and expired as positive numbers);
+--   referral_k_factor   裂变 K 因子: the month's invites that converted (invite_conversions,
+--                       by the month of the invitation) ÷ the members who sent at least
+--                       one invite that month (an invite as invite_conversions reads one:
+--                       naming an invitee other than the sender); null without inviters.
+--                       Rounded half up to 4 places in integers (docs/sql.md rule 4).
 WITH bounds AS (
     SELECT
         CAST(date_part('year', $as_of) AS BIGINT) * 12 + CAST(date_part('month', $as_of) AS BIGINT) - 1 AS current_index
@@ -63,6 +68,21 @@ points AS (
     WHERE occurred_at < $as_of
     GROUP BY 1
 ),
+inviters AS (
+    SELECT CAST(date_part('year', occurred_at) AS BIGINT) * 12 + CAST(date_part('month', occurred_at) AS BIGINT) - 1 AS period_index,
+           COUNT(DISTINCT member_id) AS inviters
+    FROM community_events
+    WHERE event_type = 'invite'
+      AND occurred_at < $as_of
+      AND target_member_id IS NOT NULL
+      AND target_member_id <> member_id
+    GROUP BY 1
+),
+converted AS (
+    SELECT invited_month_index AS period_index, COUNT(*) AS converted_invites
+    FROM invite_conversions
+    GROUP BY invited_month_index
+),
 cohorts AS (
     SELECT p.period_index, COALESCE(b.first_time_buyers, 0) AS cohort
     FROM periods p LEFT JOIN buyers b ON b.period_index = p.period_index
@@ -104,7 +124,10 @@ SELECT
     CASE WHEN p.period_index + 12 < bd.current_index THEN ROUND(CAST(COALESCE(r.m12, 0) AS DOUBLE) / NULLIF(c.cohort, 0), 4) END AS retention_m12,
     COALESCE(pt.points_issued, 0) AS points_issued,
     COALESCE(pt.points_redeemed, 0) AS points_redeemed,
-    COALESCE(pt.points_expired, 0) AS points_expired
+    COALESCE(pt.points_expired, 0) AS points_expired,
+    CASE WHEN iv.inviters > 0
+        THEN FLOOR((20000 * COALESCE(cv.converted_invites, 0) + iv.inviters) / (2 * iv.inviters)) / 10000.0
+    END AS referral_k_factor
 FROM periods p
 CROSS JOIN bounds bd
 LEFT JOIN joined j ON j.period_index = p.period_index
@@ -112,3 +135,5 @@ LEFT JOIN buyers b ON b.period_index = p.period_index
 LEFT JOIN cohorts c ON c.period_index = p.period_index
 LEFT JOIN rates r ON r.period_index = p.period_index
 LEFT JOIN points pt ON pt.period_index = p.period_index
+LEFT JOIN inviters iv ON iv.period_index = p.period_index
+LEFT JOIN converted cv ON cv.period_index = p.period_index

@@ -8,6 +8,7 @@ SELECT
     ordered_at,
     CAST(ordered_at AS DATE) AS order_date,
     channel,
+    store_id,
     gross_amount,
     discount_amount,
     paid_amount,

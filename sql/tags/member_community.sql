@@ -7,9 +7,10 @@
 -- first invitation was this member's, and their first paid order followed it within
 -- `invite_conversion_days`: the fission (裂变) that worked.
 -- community_role, per group by interactions in the window, ranked highest first with
--- ties by member_id, then the member's best role across their groups. A group's members
--- are those with an event in it whose latest join or leave (before the run date) is not
--- a leave — a member who left no longer counts in the group (a leave and a join at the
+-- ties by member_id (defined once, in group_members, which publishes each member's role
+-- per group), then the member's best role across their groups. A group's members are
+-- those with an event in it whose latest join or leave (before the run date) is not a
+-- leave — a member who left no longer counts in the group (a leave and a join at the
 -- same instant read as left). With n the group's members:
 --   top        rank ≤ `community_top_per_group` (default 2): the KOLs;
 --   organiser  rank ≤ `community_organisers_per_group` (default 10);
@@ -21,13 +22,10 @@
 -- `frequency_window_days` (frequency ≥ 1) and has never interacted in any community
 -- (no event but join and leave, ever): they read and buy, never speak. Members outside
 -- every group are not silent buyers — they are not in the community at all.
-WITH events AS (
-    SELECT member_id, group_id, event_type, occurred_at, target_member_id
+WITH recent AS (
+    SELECT member_id, event_type
     FROM community_events
-    WHERE occurred_at < $as_of
-),
-recent AS (
-    SELECT * FROM events WHERE occurred_at >= $as_of - $community_window_days
+    WHERE occurred_at < $as_of AND occurred_at >= $as_of - $community_window_days
 ),
 counts AS (
     SELECT
@@ -40,9 +38,11 @@ counts AS (
     FROM recent
     GROUP BY member_id
 ),
+-- Interactions ever, from group_membership (each member's latest interaction per group)
+-- rather than a scan of every event.
 ever AS (
-    SELECT member_id, COUNT(*) FILTER (WHERE event_type NOT IN ('join', 'leave')) AS interactions
-    FROM events
+    SELECT member_id, COUNT(last_activity_at) AS groups_spoken_in
+    FROM group_membership
     GROUP BY member_id
 ),
 converted AS (
@@ -50,53 +50,15 @@ converted AS (
     FROM invite_conversions
     GROUP BY inviter_id
 ),
-membership AS (
-    SELECT group_id, member_id
-    FROM events
-    GROUP BY group_id, member_id
-    HAVING NOT COALESCE(
-        MAX(occurred_at) FILTER (WHERE event_type = 'leave')
-            >= COALESCE(MAX(occurred_at) FILTER (WHERE event_type = 'join'), MIN(occurred_at)),
-        false)
-),
-group_members AS (
-    SELECT
-        e.group_id,
-        e.member_id,
-        COUNT(r.member_id) AS activity
-    FROM membership e
-    LEFT JOIN recent r
-      ON r.group_id = e.group_id AND r.member_id = e.member_id AND r.event_type NOT IN ('join', 'leave')
-    GROUP BY e.group_id, e.member_id
-),
--- A group's size by aggregation (its current members, one membership row each), not
--- COUNT(*) OVER (PARTITION BY group_id): an unbounded window buffers its whole input
--- outside the memory pool (docs/sql.md).
-group_sizes AS (
-    SELECT group_id, COUNT(*) AS group_size
-    FROM membership
-    GROUP BY group_id
-),
-ranked AS (
-    SELECT
-        g.member_id,
-        g.activity,
-        ROW_NUMBER() OVER (PARTITION BY g.group_id ORDER BY g.activity DESC, g.member_id ASC) AS group_rank,
-        z.group_size
-    FROM group_members g
-    JOIN group_sizes z ON z.group_id = g.group_id
-),
+-- Each member's role per group is group_members' (where the ranking is defined, one row
+-- per member × group); the member's role here is the best of those in the groups they
+-- are still in.
 roles AS (
     SELECT
         member_id,
-        MAX(CASE
-            WHEN activity > 0 AND group_rank <= $community_top_per_group THEN 4
-            WHEN activity > 0 AND group_rank <= $community_organisers_per_group THEN 3
-            WHEN activity > 0
-             AND group_rank <= $community_organisers_per_group + ROUND(group_size * $community_fan_share) THEN 2
-            ELSE 1
-        END) AS best
-    FROM ranked
+        MAX(CASE role WHEN 'top' THEN 4 WHEN 'organiser' THEN 3 WHEN 'fan' THEN 2 ELSE 1 END) AS best
+    FROM group_members
+    WHERE is_member
     GROUP BY member_id
 )
 SELECT
@@ -110,7 +72,7 @@ SELECT
     COALESCE(v.invites_converted, 0) AS invites_converted,
     CASE r.best WHEN 4 THEN 'top' WHEN 3 THEN 'organiser' WHEN 2 THEN 'fan' WHEN 1 THEN 'base' ELSE 'none' END
         AS community_role,
-    r.best IS NOT NULL AND COALESCE(f.frequency, 0) > 0 AND COALESCE(ev.interactions, 0) = 0
+    r.best IS NOT NULL AND COALESCE(f.frequency, 0) > 0 AND COALESCE(ev.groups_spoken_in, 0) = 0
         AS silent_buyer
 FROM current_members m
 LEFT JOIN counts c ON c.member_id = m.member_id

@@ -12,14 +12,41 @@
 --   city           城市 as exported (null when unknown);
 --   city_tier      城市等级: 1 = 一线, 2 = 二线, … as exported; city_tier_label
 --                  `一线` / `二线` / `三线` / `四线` / `五线及以下` (5 and above);
---   home_store_id  归属门店, as exported (its shopping guide's store).
-WITH aged AS (
+--   home_store_id  归属门店, as exported (its shopping guide's store);
+--   service_store_id  服务门店, the store that serves the member: home_store_id, else the
+--                  store of most paid orders in the last `service_store_window_days`
+--                  (365; ties: the store of the latest of those orders, then the lower
+--                  store id), else null;
+--   guide_id       专属导购, the member's own shopping guide, as exported.
+WITH store_orders AS (
+    SELECT member_id, CAST(store_id AS VARCHAR) AS store_id, COUNT(*) AS orders, MAX(ordered_at) AS latest
+    FROM paid_orders
+    WHERE store_id IS NOT NULL
+      AND ordered_at >= $as_of - $service_store_window_days
+    GROUP BY member_id, CAST(store_id AS VARCHAR)
+),
+best_store AS (
+    -- The store with most orders per member: the maximum of (orders, latest, store) by
+    -- aggregate-and-join, not ROW_NUMBER() OVER (docs/sql.md).
+    SELECT s.member_id, MIN(s.store_id) AS store_id
+    FROM store_orders s
+    JOIN (
+        SELECT o.member_id, o.orders, MAX(o.latest) AS latest
+        FROM store_orders o
+        JOIN (SELECT member_id, MAX(orders) AS orders FROM store_orders GROUP BY member_id) most
+          ON most.member_id = o.member_id AND most.orders = o.orders
+        GROUP BY o.member_id, o.orders
+    ) b ON b.member_id = s.member_id AND b.orders = s.orders AND b.latest = s.latest
+    GROUP BY s.member_id
+),
+aged AS (
     SELECT
         member_id,
         gender,
         city,
         city_tier,
         home_store_id,
+        guide_id,
         CASE WHEN birthday IS NOT NULL AND CAST(birthday AS DATE) < $as_of THEN
             CAST(date_part('year', $as_of) - date_part('year', CAST(birthday AS DATE)) AS BIGINT)
             - CASE WHEN date_part('month', $as_of) * 100 + date_part('day', $as_of)
@@ -29,9 +56,9 @@ WITH aged AS (
     FROM current_members
 )
 SELECT
-    member_id,
+    a.member_id,
     $as_of AS as_of,
-    age,
+    a.age,
     CASE
         WHEN age IS NULL THEN 'unknown'
         WHEN age < 18 THEN 'under_18'
@@ -55,5 +82,8 @@ SELECT
         WHEN city_tier = 4 THEN '四线'
         ELSE '五线及以下'
     END AS city_tier_label,
-    CAST(home_store_id AS VARCHAR) AS home_store_id
-FROM aged
+    CAST(a.home_store_id AS VARCHAR) AS home_store_id,
+    COALESCE(CAST(a.home_store_id AS VARCHAR), b.store_id) AS service_store_id,
+    CAST(a.guide_id AS VARCHAR) AS guide_id
+FROM aged a
+LEFT JOIN best_store b ON b.member_id = a.member_id

@@ -111,6 +111,10 @@ FROM (
     UNION ALL
     SELECT member_id, as_of, 'home_store_id' AS tag, CAST(home_store_id AS VARCHAR) AS value FROM member_tags
     UNION ALL
+    SELECT member_id, as_of, 'service_store_id' AS tag, CAST(service_store_id AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'guide_id' AS tag, CAST(guide_id AS VARCHAR) AS value FROM member_tags
+    UNION ALL
     SELECT member_id, as_of, 'next_replenishment_at' AS tag, CAST(next_replenishment_at AS VARCHAR) AS value FROM member_tags
     UNION ALL
     SELECT member_id, as_of, 'next_replenishment_product' AS tag, CAST(next_replenishment_product AS VARCHAR) AS value FROM member_tags

@@ -68,6 +68,8 @@ SELECT
     pf.city_tier,
     pf.city_tier_label,
     pf.home_store_id,
+    pf.service_store_id,
+    pf.guide_id,
     rp.next_replenishment_at,
     rp.next_replenishment_product,
     sg.segment_id,
@@ -86,17 +88,19 @@ JOIN member_points pt ON pt.member_id = f.member_id
 JOIN member_dates d ON d.member_id = f.member_id
 JOIN member_profile pf ON pf.member_id = f.member_id
 LEFT JOIN (
-    -- The earliest due consumable per member, ties by product_id (an aggregate joined
-    -- back, not MIN() OVER: unbounded windows buffer outside the memory pool).
-    SELECT r.member_id,
-           MIN(r.next_replenishment_at) AS next_replenishment_at,
-           MIN(r.product_id) AS next_replenishment_product
-    FROM member_replenishment r
-    JOIN (
-        SELECT member_id, MIN(next_replenishment_at) AS earliest
+    -- The earliest due consumable per member, ties by product_id: one aggregate over an
+    -- ISO-date-then-product key (sorts as the date, then the id). Not MIN() OVER, since
+    -- unbounded windows buffer outside the memory pool, and not a join back on the date,
+    -- which lost half the members' dates on Ballista (cause not pinned down).
+    SELECT member_id,
+           CAST(substr(MIN(k), 1, 10) AS DATE) AS next_replenishment_at,
+           substr(MIN(k), 12) AS next_replenishment_product
+    FROM (
+        SELECT member_id,
+               CAST(next_replenishment_at AS VARCHAR) || ' ' || product_id AS k
         FROM member_replenishment
-        GROUP BY member_id
-    ) e ON e.member_id = r.member_id AND r.next_replenishment_at = e.earliest
-    GROUP BY r.member_id
+        WHERE next_replenishment_at IS NOT NULL
+    ) keyed
+    GROUP BY member_id
 ) rp ON rp.member_id = f.member_id
 LEFT JOIN member_segments sg ON sg.member_id = f.member_id

@@ -15,6 +15,7 @@ use super::community::community_events;
 use super::contacts::{contact_history, suppression_list};
 use super::orders::{OrderBuilders, order_time, poisson};
 use super::points::PointsBuilders;
+use super::stores::{STORES, Stores, store_id};
 use super::{GenerateParams, HISTORY_DAYS, batch, column, days_since_epoch, micros, write_part};
 use crate::error::Result;
 
@@ -156,11 +157,15 @@ impl Chunk {
         total_members: usize,
         params: &GenerateParams,
         cat: &Catalogue,
+        stores: &Stores,
     ) -> Chunk {
         let mut rng = ChaCha8Rng::seed_from_u64(
             params.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 ^ (chunk as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         );
+        // Guides come from a stream of their own: `rng` draws exactly what it drew before
+        // guides existed, so every other column keeps its values.
+        let mut guide_rng = Stores::stream(params.seed, chunk);
         let end = params.end_date.and_time(NaiveTime::MIN);
         let start = end - Duration::days(HISTORY_DAYS);
         let chunk_start =
@@ -187,6 +192,8 @@ impl Chunk {
         let mut m_channel = StringBuilder::new();
         let mut m_referrer = Int64Builder::new();
         let mut m_store = StringBuilder::new();
+        let mut m_guide = StringBuilder::new();
+        let mut m_wecom = BooleanBuilder::new();
         let mut m_consent: [BooleanBuilder; 4] = Default::default();
 
         let mut infos = Vec::with_capacity(n);
@@ -234,11 +241,11 @@ impl Chunk {
                 m_channel.append_value(ch);
                 m_referrer.append_null();
             }
-            if rng.random::<f64>() < 0.8 {
-                m_store.append_value(format!("S{:03}", rng.random_range(1..=60)));
-            } else {
-                m_store.append_null();
-            }
+            let home_store = (rng.random::<f64>() < 0.8).then(|| rng.random_range(1..=STORES));
+            m_store.append_option(home_store.map(store_id));
+            let (guide, wecom) = stores.guide(home_store, persona, &mut guide_rng);
+            m_guide.append_option(guide);
+            m_wecom.append_option(wecom);
             let rates = [(0.7, 0.2), (0.6, 0.25), (0.3, 0.5), (0.4, 0.4)];
             let mut consent = [None; 4];
             for (c, (yes, no)) in rates.iter().enumerate() {
@@ -270,6 +277,8 @@ impl Chunk {
             column("acquisition_channel", true, m_channel.finish()),
             column("referrer_id", true, m_referrer.finish()),
             column("home_store_id", true, m_store.finish()),
+            column("guide_id", true, m_guide.finish()),
+            column("consent_wecom", true, m_wecom.finish()),
             column("consent_sms", true, c_sms.finish()),
             column("consent_wechat", true, c_wechat.finish()),
             column("consent_email", true, c_email.finish()),

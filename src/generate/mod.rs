@@ -5,6 +5,17 @@
 //! - **members** join over three years before the end date, more of them recently; ids
 //!   follow joining order. A share come through referrals from earlier members (referral
 //!   chains), birthdays include Feb 29, consents differ by channel and are sometimes null.
+//! - **stores and guides**: 80% of members have a home store among `S001`..`S060`, and
+//!   in-store orders name one of the same stores. Stores differ in size, counted in
+//!   shopping guides (导购): Zipf over a random order of the stores, `1 + 15 / rank`
+//!   guides, so a flagship has 16 and most stores one or two (126 in all, whatever the
+//!   scale). A member's own guide (`guide_id`, 专属导购, e.g. `S017-G03`) is at their home
+//!   store, more often for engaged personas (vip 0.9 … occasional 0.25) and in larger
+//!   stores (coverage `0.6 + 0.08 × guides`, at most 1); 5% of members without a home
+//!   store have a guide of any store. About 30% of members have a guide. Only they can
+//!   have added the guide on WeCom (`consent_wecom`, 企业微信; community 0.8, vip 0.75 …
+//!   occasional 0.35, a tenth of the rest left null); for the others it is null. Guides
+//!   are drawn from streams of their own (see below), so they changed no other value.
 //! - **personas** give segmentation known structure: `vip` (frequent, big baskets),
 //!   `regular`, `bargain` (discounts and coupons, live and mini-program channels),
 //!   `occasional` (rare, small), `community` (community group buying, very active in
@@ -27,7 +38,10 @@
 //!
 //! Members are generated in chunks of [`CHUNK`]; each chunk has its own random stream
 //! seeded from (seed, chunk) and writes its own part files, so the output does not depend
-//! on the number of threads and generation scales across cores.
+//! on the number of threads and generation scales across cores. Guides and WeCom consent
+//! come from a second stream per chunk (and the stores' sizes from one of their own),
+//! seeded from the seed mixed with a different constant, so that adding them left every
+//! other column and table byte for byte as before for the same seed.
 
 use std::fs::{self};
 use std::path::Path;
@@ -48,10 +62,12 @@ mod contacts;
 mod members;
 mod orders;
 mod points;
+mod stores;
 
 pub use catalogue::planted_bundles;
 use catalogue::{Catalogue, write_products};
 use members::Chunk;
+use stores::Stores;
 
 /// Members per chunk: one part file per table per chunk.
 pub const CHUNK: usize = 10_000;
@@ -125,6 +141,7 @@ pub fn generate(params: &GenerateParams, out: &Path) -> Result<GenerateSummary> 
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed ^ 0x5EED_CA7A_1066);
     let catalogue = Catalogue::new(product_count(params.scale), &mut rng);
     let products_rows = write_products(&catalogue, params, &mut rng, &out.join("products"))?;
+    let stores = Stores::new(params.seed);
 
     let chunks = members.div_ceil(CHUNK);
     let counts = (0..chunks)
@@ -132,7 +149,7 @@ pub fn generate(params: &GenerateParams, out: &Path) -> Result<GenerateSummary> 
         .map(|c| {
             let first = c * CHUNK;
             let n = CHUNK.min(members - first);
-            Chunk::generate(c, first, n, members, params, &catalogue).write(c, out)
+            Chunk::generate(c, first, n, members, params, &catalogue, &stores).write(c, out)
         })
         .collect::<Result<Vec<[u64; 7]>>>()?;
 

@@ -2,6 +2,7 @@
 
 use super::catalogue::{CATEGORIES, Catalogue};
 use super::members::Persona;
+use super::stores::{STORES, store_id};
 use super::{MAX_DAY_WEIGHT, batch, column, day_weight, micros, money_type};
 use chrono::{Duration, NaiveDateTime, NaiveTime};
 use datafusion::arrow::array::{
@@ -157,7 +158,7 @@ impl OrderBuilders {
         self.channel.append_value(channel);
         if channel == "store" {
             self.store
-                .append_value(format!("S{:03}", rng.random_range(1..=60)));
+                .append_value(store_id(rng.random_range(1..=STORES)));
         } else {
             self.store.append_null();
         }

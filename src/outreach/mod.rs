@@ -54,14 +54,21 @@ pub enum Channel {
     Wechat,
     Email,
     AppPush,
+    /// A 1:1 message from the member's own shopping guide on 企业微信: needs a guide
+    /// (`members.guide_id`) and `consent_wecom`.
+    Wecom,
 }
 
+/// The number of channels: the length of the per-channel arrays.
+pub const CHANNELS: usize = 5;
+
 impl Channel {
-    pub const ALL: [Channel; 4] = [
+    pub const ALL: [Channel; CHANNELS] = [
         Channel::Sms,
         Channel::Wechat,
         Channel::Email,
         Channel::AppPush,
+        Channel::Wecom,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +77,7 @@ impl Channel {
             Channel::Wechat => "wechat",
             Channel::Email => "email",
             Channel::AppPush => "app_push",
+            Channel::Wecom => "wecom",
         }
     }
 
@@ -80,6 +88,7 @@ impl Channel {
             Channel::Wechat => "consent_wechat",
             Channel::Email => "consent_email",
             Channel::AppPush => "consent_app_push",
+            Channel::Wecom => "consent_wecom",
         }
     }
 
@@ -93,13 +102,17 @@ impl Channel {
 #[derive(Debug, Clone, Default)]
 pub struct Member {
     /// Consent per channel, indexed like [`Channel::ALL`]; a null consent is `false`.
-    pub consent: [bool; 4],
+    /// `wecom` is true only for a member with a guide who consented to WeCom.
+    pub consent: [bool; CHANNELS],
+    /// The member's shopping guide (an index into the guides; see
+    /// [`Policy::guide_capacity`]); `None` without one.
+    pub guide: Option<usize>,
     /// On the suppression list tonight.
     pub suppressed: bool,
     /// Contacts (and holdout selections) in the rolling cap window before tonight.
     pub recent_contacts: u32,
     /// `recent_contacts` per channel, indexed like [`Channel::ALL`].
-    pub recent_by_channel: [u32; 4],
+    pub recent_by_channel: [u32; CHANNELS],
     /// Contacted within the quiet period before tonight.
     pub in_quiet_period: bool,
     /// Rested tonight (营销疲劳): on no list, whatever the campaign.
@@ -143,7 +156,11 @@ pub struct Policy {
     pub max_contacts: u32,
     /// At most this many contacts per member on a channel in the same rolling window,
     /// this run's included; indexed like [`Channel::ALL`], `None` = no cap of its own.
-    pub channel_caps: [Option<u32>; 4],
+    pub channel_caps: [Option<u32>; CHANNELS],
+    /// At most this many 1:1 `wecom` messages per guide tonight, over all campaigns;
+    /// `None` = no limit. A member a full guide cannot take falls back to the campaign's
+    /// next channel with room (`removed_guide_capacity` when there is none).
+    pub guide_capacity: Option<u32>,
     /// Salt of the holdout hash; changing it reshuffles every holdout group.
     pub salt: String,
 }
@@ -156,11 +173,23 @@ impl Policy {
         &self,
         campaign: &CampaignPolicy,
         member: &Member,
-        tonight: [u32; 4],
+        tonight: [u32; CHANNELS],
+    ) -> Option<Channel> {
+        self.channel_but(campaign, member, tonight, None)
+    }
+
+    /// [`Policy::channel`], never choosing `except`.
+    fn channel_but(
+        &self,
+        campaign: &CampaignPolicy,
+        member: &Member,
+        tonight: [u32; CHANNELS],
+        except: Option<Channel>,
     ) -> Option<Channel> {
         campaign.channels.iter().copied().find(|&ch| {
             let i = ch.index();
-            member.consents(ch)
+            Some(ch) != except
+                && member.consents(ch)
                 && self.channel_caps[i]
                     .is_none_or(|cap| member.recent_by_channel[i] + tonight[i] < cap)
         })
@@ -177,6 +206,7 @@ pub struct Funnel {
     pub removed_fatigue: u64,
     pub removed_frequency_cap: u64,
     pub removed_channel_cap: u64,
+    pub removed_guide_capacity: u64,
     pub removed_priority: u64,
     pub removed_budget: u64,
     pub selected: u64,
@@ -284,7 +314,7 @@ pub fn select(
                 f.removed_frequency_cap += 1;
                 continue;
             }
-            let Some(channel) = policy.channel(campaign, m, [0; 4]) else {
+            let Some(channel) = policy.channel(campaign, m, [0; CHANNELS]) else {
                 f.removed_channel_cap += 1;
                 continue;
             };
@@ -294,17 +324,32 @@ pub fn select(
     }
 
     // Steps 6-7 for exclusive campaigns: deferred acceptance.
-    // prefs[m] = exclusive (campaign, candidate, channel) pairs, most preferred first.
+    // prefs[m] = exclusive (campaign, candidate, channel) entries, most preferred first.
+    // With a guide capacity, a `wecom` entry is followed by the same campaign's next
+    // channel with room: the fallback when the member's guide is full.
     let mut prefs: Vec<Vec<(usize, usize, Channel)>> = vec![Vec::new(); members.len()];
     for (c, kept) in survivors.iter().enumerate() {
         if !campaigns[c].exclusive {
             continue;
         }
         for &(k, ch) in kept {
-            prefs[candidates[c][k].member].push((c, k, ch));
+            let m = candidates[c][k].member;
+            prefs[m].push((c, k, ch));
+            if ch == Channel::Wecom && policy.guide_capacity.is_some() {
+                let fallback = policy.channel_but(
+                    &campaigns[c],
+                    &members[m],
+                    [0; CHANNELS],
+                    Some(Channel::Wecom),
+                );
+                if let Some(fb) = fallback {
+                    prefs[m].push((c, k, fb));
+                }
+            }
         }
     }
     for list in prefs.iter_mut() {
+        // Stable: a campaign's wecom entry stays before its fallback.
         list.sort_by(|&(a, ka, _), &(b, kb, _)| {
             campaigns[b]
                 .priority
@@ -313,57 +358,43 @@ pub fn select(
                 .then(a.cmp(&b))
         });
     }
-    let mut held: Vec<BinaryHeap<Reverse<(Standing, usize)>>> =
-        vec![BinaryHeap::new(); campaigns.len()];
-    let mut next = vec![0usize; members.len()];
-    // Members propose in reverse id order off a stack; the stable matching that
-    // member-proposing deferred acceptance finds does not depend on the order.
-    let mut free: Vec<usize> = (0..members.len())
-        .rev()
-        .filter(|&m| !prefs[m].is_empty())
-        .collect();
-    while let Some(m) = free.pop() {
-        let Some(&(c, k, _)) = prefs[m].get(next[m]) else {
-            continue;
-        };
-        next[m] += 1;
-        let standing = Standing {
-            score: candidates[c][k].score,
-            member: m,
-        };
-        held[c].push(Reverse((standing, k)));
-        let capacity = campaigns[c].budget.unwrap_or(usize::MAX);
-        if held[c].len() > capacity {
-            let Reverse((worst, _)) = held[c].pop().expect("over capacity");
-            free.push(worst.member);
-        }
-    }
-    // matched[m] = position in prefs[m] of the campaign that holds m.
-    let mut matched: Vec<Option<usize>> = vec![None; members.len()];
-    for (c, heap) in held.iter().enumerate() {
-        for Reverse((s, _)) in heap.iter() {
-            let pos = prefs[s.member]
-                .iter()
-                .position(|&(pc, _, _)| pc == c)
-                .expect("held pairs are in the member's list");
-            matched[s.member] = Some(pos);
-        }
-    }
+    let guides = members
+        .iter()
+        .filter_map(|m| m.guide)
+        .max()
+        .map_or(0, |g| g + 1);
+    let assignment = assign(policy, campaigns, candidates, members, &prefs, guides);
     let mut chosen: Vec<Vec<(usize, Channel)>> = vec![Vec::new(); campaigns.len()];
-    // This run's picks per member: in all, and per channel.
+    // This run's picks per member: in all, and per channel; and per guide.
     let mut tonight = vec![0u32; members.len()];
-    let mut tonight_by_channel = vec![[0u32; 4]; members.len()];
+    let mut tonight_by_channel = vec![[0u32; CHANNELS]; members.len()];
+    let mut guide_tonight = vec![0u32; guides];
     for (m, list) in prefs.iter().enumerate() {
-        for (i, &(c, k, ch)) in list.iter().enumerate() {
-            match matched[m] {
-                Some(p) if p == i => {
+        let matched = assignment.holding[m];
+        let mut i = 0;
+        while i < list.len() {
+            let c = list[i].0;
+            // A campaign's entries are next to each other: [i, j).
+            let j = i + list[i..].iter().take_while(|e| e.0 == c).count();
+            match matched {
+                Some(p) if (i..j).contains(&p) => {
+                    let (_, k, ch) = list[p];
                     chosen[c].push((k, ch));
                     tonight[m] += 1;
                     tonight_by_channel[m][ch.index()] += 1;
+                    if ch == Channel::Wecom
+                        && let Some(g) = members[m].guide
+                    {
+                        guide_tonight[g] += 1;
+                    }
                 }
                 Some(p) if p < i => funnels[c].removed_priority += 1,
-                _ => funnels[c].removed_budget += 1,
+                _ => match assignment.rejected[m].get(&(j - 1)) {
+                    Some(Rejection::Guide) => funnels[c].removed_guide_capacity += 1,
+                    _ => funnels[c].removed_budget += 1,
+                },
             }
+            i = j;
         }
     }
 
@@ -394,16 +425,44 @@ pub fn select(
                 funnels[c].removed_frequency_cap += 1;
                 continue;
             }
-            let Some(ch) = policy.channel(&campaigns[c], &members[m], tonight_by_channel[m]) else {
+            let Some(mut ch) = policy.channel(&campaigns[c], &members[m], tonight_by_channel[m])
+            else {
                 funnels[c].removed_channel_cap += 1;
                 continue;
             };
+            let guide_full = |ch: Channel| {
+                ch == Channel::Wecom
+                    && members[m].guide.is_some_and(|g| {
+                        policy
+                            .guide_capacity
+                            .is_some_and(|cap| guide_tonight[g] >= cap)
+                    })
+            };
+            if guide_full(ch) {
+                match policy.channel_but(
+                    &campaigns[c],
+                    &members[m],
+                    tonight_by_channel[m],
+                    Some(Channel::Wecom),
+                ) {
+                    Some(fb) => ch = fb,
+                    None => {
+                        funnels[c].removed_guide_capacity += 1;
+                        continue;
+                    }
+                }
+            }
             if chosen[c].len() >= capacity {
                 funnels[c].removed_budget += 1;
             } else {
                 chosen[c].push((k, ch));
                 tonight[m] += 1;
                 tonight_by_channel[m][ch.index()] += 1;
+                if ch == Channel::Wecom
+                    && let Some(g) = members[m].guide
+                {
+                    guide_tonight[g] += 1;
+                }
             }
         }
     }
@@ -440,6 +499,149 @@ pub fn select(
         }
     }
     (picks, funnels)
+}
+
+/// Why a proposal was turned down in [`assign`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rejection {
+    /// The campaign was full of better-scored members.
+    Budget,
+    /// The member's guide was full of members of higher-priority campaigns or scores.
+    Guide,
+}
+
+/// The outcome of the deferred acceptance over the exclusive campaigns.
+struct Assignment {
+    /// The position in `prefs[m]` of the entry that holds member `m`, if any.
+    holding: Vec<Option<usize>>,
+    /// Per member: entry position → why it was turned down.
+    rejected: Vec<std::collections::HashMap<usize, Rejection>>,
+}
+
+/// How a guide ranks the members proposed to them: higher campaign priority, then higher
+/// score, then lower member id. `a > b` when `a` is the better one.
+#[derive(Debug, Clone, Copy)]
+struct GuideStanding {
+    priority: i64,
+    score: f64,
+    member: usize,
+}
+
+impl Ord for GuideStanding {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.priority
+            .cmp(&other.priority)
+            .then(self.score.total_cmp(&other.score))
+            .then(other.member.cmp(&self.member))
+    }
+}
+impl PartialOrd for GuideStanding {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for GuideStanding {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for GuideStanding {}
+
+/// Member-proposing deferred acceptance with two kinds of capacity: each campaign holds
+/// at most `budget` members (best scores), and each guide at most `guide_capacity`
+/// `wecom` entries (best priority, then score). A member turned down by either proposes
+/// their next entry — for a full guide, the same campaign's fallback channel. Each
+/// member holds at most one entry at a time; an entry a guide turns down is dropped from
+/// its campaign too (lazily: heap elements whose member no longer holds them are skipped).
+/// Without a guide capacity this is the campaigns-only stable assignment.
+fn assign(
+    policy: &Policy,
+    campaigns: &[CampaignPolicy],
+    candidates: &[Vec<Candidate>],
+    members: &[Member],
+    prefs: &[Vec<(usize, usize, Channel)>],
+    guides: usize,
+) -> Assignment {
+    let n = members.len();
+    let mut holding: Vec<Option<usize>> = vec![None; n];
+    let mut rejected = vec![std::collections::HashMap::new(); n];
+    let mut held: Vec<BinaryHeap<Reverse<(Standing, usize)>>> =
+        vec![BinaryHeap::new(); campaigns.len()];
+    let mut live = vec![0usize; campaigns.len()];
+    let mut held_by_guide: Vec<BinaryHeap<Reverse<(GuideStanding, usize)>>> =
+        vec![BinaryHeap::new(); guides];
+    let mut live_by_guide = vec![0usize; guides];
+    let mut next = vec![0usize; n];
+    // Members propose in reverse id order off a stack; without guide capacities the
+    // stable matching member-proposing deferred acceptance finds does not depend on it.
+    let mut free: Vec<usize> = (0..n).rev().filter(|&m| !prefs[m].is_empty()).collect();
+    let guide_of = |m: usize, pos: usize| -> Option<usize> {
+        (prefs[m][pos].2 == Channel::Wecom && policy.guide_capacity.is_some())
+            .then_some(members[m].guide)
+            .flatten()
+    };
+    while let Some(m) = free.pop() {
+        let Some(&(c, k, _)) = prefs[m].get(next[m]) else {
+            continue;
+        };
+        let pos = next[m];
+        next[m] += 1;
+        holding[m] = Some(pos);
+        let standing = Standing {
+            score: candidates[c][k].score,
+            member: m,
+        };
+        held[c].push(Reverse((standing, pos)));
+        live[c] += 1;
+        if live[c] > campaigns[c].budget.unwrap_or(usize::MAX) {
+            // Turn down the worst member the campaign still holds.
+            while let Some(Reverse((worst, wpos))) = held[c].pop() {
+                let w = worst.member;
+                if holding[w] != Some(wpos) {
+                    continue; // dropped earlier by a guide
+                }
+                holding[w] = None;
+                live[c] -= 1;
+                rejected[w].insert(wpos, Rejection::Budget);
+                // The proposal being made has not reached its guide yet.
+                let proposing = w == m && wpos == pos;
+                if let Some(g) = guide_of(w, wpos).filter(|_| !proposing) {
+                    live_by_guide[g] -= 1;
+                }
+                free.push(w);
+                break;
+            }
+        }
+        if holding[m] != Some(pos) {
+            continue;
+        }
+        let Some(g) = guide_of(m, pos) else {
+            continue;
+        };
+        let gs = GuideStanding {
+            priority: campaigns[c].priority,
+            score: candidates[c][k].score,
+            member: m,
+        };
+        held_by_guide[g].push(Reverse((gs, pos)));
+        live_by_guide[g] += 1;
+        let cap = policy.guide_capacity.expect("guide_of checked it") as usize;
+        if live_by_guide[g] > cap {
+            while let Some(Reverse((worst, wpos))) = held_by_guide[g].pop() {
+                let w = worst.member;
+                if holding[w] != Some(wpos) {
+                    continue; // turned down by its campaign earlier
+                }
+                holding[w] = None;
+                live_by_guide[g] -= 1;
+                live[prefs[w][wpos].0] -= 1;
+                rejected[w].insert(wpos, Rejection::Guide);
+                free.push(w);
+                break;
+            }
+        }
+    }
+    Assignment { holding, rejected }
 }
 
 /// The hour a member is contacted: their usual purchase hour (`peak_hour`) moved into the

@@ -2,9 +2,12 @@ use super::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// A member with consent to sms, wechat, email, app_push (no guide, so no WeCom).
 fn member(consent: [bool; 4]) -> Member {
+    let mut all = [false; CHANNELS];
+    all[..4].copy_from_slice(&consent);
     Member {
-        consent,
+        consent: all,
         ..Member::default()
     }
 }
@@ -29,7 +32,8 @@ fn ids(n: usize) -> Vec<String> {
 fn policy(max_contacts: u32) -> Policy {
     Policy {
         max_contacts,
-        channel_caps: [None; 4],
+        channel_caps: [None; CHANNELS],
+        guide_capacity: None,
         salt: "test-salt".into(),
     }
 }
@@ -51,6 +55,7 @@ fn adds_up(f: &Funnel) -> bool {
             + f.removed_fatigue
             + f.removed_frequency_cap
             + f.removed_channel_cap
+            + f.removed_guide_capacity
             + f.removed_priority
             + f.removed_budget
             + f.selected
@@ -142,7 +147,7 @@ fn suppressed_and_capped_members_are_removed_in_policy_order() {
     members[1].recent_contacts = 2;
     members[2].in_quiet_period = true;
     members[3].recent_contacts = 1;
-    members[4].consent = [false; 4];
+    members[4].consent = [false; CHANNELS];
     members[4].suppressed = true; // counted as no consent (the earlier step)
     let c = vec![campaign("a", 1, None)];
     let cand = vec![cands(&[(0, 1.0), (1, 1.0), (2, 1.0), (3, 1.0), (4, 1.0)])];
@@ -279,7 +284,7 @@ fn random_instance(
         .map(|_| {
             // Each recent contact went out on one channel.
             let recent_contacts = rng.random_range(0..3);
-            let mut recent_by_channel = [0; 4];
+            let mut recent_by_channel = [0; CHANNELS];
             for _ in 0..recent_contacts {
                 recent_by_channel[rng.random_range(0..4)] += 1;
             }
@@ -289,7 +294,9 @@ fn random_instance(
                     rng.random_bool(0.5),
                     rng.random_bool(0.3),
                     rng.random_bool(0.5),
+                    false,
                 ],
+                guide: None,
                 suppressed: rng.random_bool(0.1),
                 recent_contacts,
                 recent_by_channel,
@@ -541,7 +548,7 @@ fn funnels_add_up_and_every_cap_holds_with_campaigns_alongside_others() {
             channel_cap += f.removed_channel_cap;
         }
         let mut tonight = vec![0u32; n_members];
-        let mut by_channel = vec![[0u32; 4]; n_members];
+        let mut by_channel = vec![[0u32; CHANNELS]; n_members];
         let mut exclusive = vec![0; n_members];
         for p in &picks {
             let m = &members[p.member];
@@ -592,7 +599,7 @@ fn fatigued_members_are_removed_after_suppression_and_before_the_frequency_cap()
     members[1].fatigued = true;
     members[1].recent_contacts = 9; // counted as fatigue, not the later frequency cap
     members[2].fatigued = true;
-    members[2].consent = [false; 4]; // counted as no consent
+    members[2].consent = [false; CHANNELS]; // counted as no consent
     members[3].fatigued = true; // rested from every campaign, exclusive or not
     // member 4: not rested
     let mut extra = campaign("extra", 1, None);
@@ -640,12 +647,12 @@ fn a_full_channel_falls_back_to_the_next_consented_channel_with_room() {
     ];
     for m in [0, 1, 2, 5] {
         members[m].recent_contacts = 1;
-        members[m].recent_by_channel = [0, 1, 0, 0];
+        members[m].recent_by_channel = [0, 1, 0, 0, 0];
     }
     members[3].recent_contacts = 3;
-    members[3].recent_by_channel = [0, 3, 0, 0];
+    members[3].recent_by_channel = [0, 3, 0, 0, 0];
     members[4].recent_contacts = 1;
-    members[4].recent_by_channel = [1, 0, 0, 0];
+    members[4].recent_by_channel = [1, 0, 0, 0, 0];
     members[5].in_quiet_period = true;
     let c = vec![campaign("a", 1, None)];
     let cand = vec![cands(&[
@@ -746,4 +753,162 @@ fn same_inputs_same_lists() {
     let a = select(&policy(2), &members, &ids(200), &campaigns, &cand);
     let b = select(&policy(2), &members, &ids(200), &campaigns, &cand);
     assert_eq!(a, b);
+}
+
+/// A member of guide 0 who consented to WeCom and SMS.
+fn guided() -> Member {
+    let mut m = member([true, false, false, false]);
+    m.consent[Channel::Wecom.index()] = true;
+    m.guide = Some(0);
+    m
+}
+
+fn wecom_campaign(name: &str, priority: i64, channels: &[Channel]) -> CampaignPolicy {
+    CampaignPolicy {
+        channels: channels.to_vec(),
+        ..campaign(name, priority, None)
+    }
+}
+
+fn with_guide_capacity(cap: u32) -> Policy {
+    Policy {
+        guide_capacity: Some(cap),
+        ..policy(9)
+    }
+}
+
+#[test]
+fn a_full_guide_sends_the_member_to_the_campaigns_next_channel() {
+    // Guide 0 takes one 1:1 message tonight: the better-scored member (1) gets it, member
+    // 0 falls back to SMS in the same campaign; nothing is removed.
+    let members = vec![guided(), guided()];
+    let c = vec![wecom_campaign("a", 1, &[Channel::Wecom, Channel::Sms])];
+    let cand = vec![cands(&[(0, 1.0), (1, 2.0)])];
+    let (picks, funnels) = select(&with_guide_capacity(1), &members, &ids(2), &c, &cand);
+    let channels: Vec<_> = picks.iter().map(|p| (p.member, p.channel)).collect();
+    assert_eq!(channels, vec![(1, Channel::Wecom), (0, Channel::Sms)]);
+    assert_eq!(funnels[0].selected, 2);
+    assert!(adds_up(&funnels[0]));
+    // Without a capacity both get WeCom.
+    let (picks, _) = select(&policy(9), &members, &ids(2), &c, &cand);
+    assert!(picks.iter().all(|p| p.channel == Channel::Wecom));
+}
+
+#[test]
+fn a_member_no_channel_can_take_goes_to_the_next_campaign_that_wants_them() {
+    // Campaign a (priority 5) only sends WeCom; the guide holds one message and member 1
+    // scores higher. Member 0 is counted removed_guide_capacity in a, and campaign b
+    // (priority 1, SMS) takes them: the guide and the campaigns are solved together.
+    let members = vec![guided(), guided()];
+    let c = vec![
+        wecom_campaign("a", 5, &[Channel::Wecom]),
+        wecom_campaign("b", 1, &[Channel::Sms]),
+    ];
+    let cand = vec![cands(&[(0, 1.0), (1, 2.0)]), cands(&[(0, 1.0)])];
+    let (picks, funnels) = select(&with_guide_capacity(1), &members, &ids(2), &c, &cand);
+    assert_eq!(chosen(&picks), vec![(0, 1), (1, 0)]);
+    assert_eq!(funnels[0].removed_guide_capacity, 1);
+    assert_eq!(funnels[0].selected, 1);
+    assert_eq!(funnels[1].selected, 1);
+    assert!(funnels.iter().all(adds_up));
+}
+
+#[test]
+fn a_guide_serves_the_higher_priority_campaign_first() {
+    // Same guide, one message: member 0's campaign has priority 9 (score 1), member 1's
+    // priority 1 (score 100). The guide keeps the priority-9 message.
+    let members = vec![guided(), guided()];
+    let c = vec![
+        wecom_campaign("high", 9, &[Channel::Wecom]),
+        wecom_campaign("low", 1, &[Channel::Wecom]),
+    ];
+    let cand = vec![cands(&[(0, 1.0)]), cands(&[(1, 100.0)])];
+    let (picks, funnels) = select(&with_guide_capacity(1), &members, &ids(2), &c, &cand);
+    assert_eq!(chosen(&picks), vec![(0, 0)]);
+    assert_eq!(funnels[1].removed_guide_capacity, 1);
+    assert!(funnels.iter().all(adds_up));
+}
+
+#[test]
+fn campaigns_alongside_others_respect_the_guides_capacity_too() {
+    // Exclusive a gives member 0 the guide's only message; the non-exclusive b falls back
+    // to SMS for member 0 and cannot reach member 1 (WeCom only) → removed.
+    let mut m1 = guided();
+    m1.consent[Channel::Sms.index()] = false;
+    let members = vec![guided(), m1];
+    let mut b = wecom_campaign("b", 1, &[Channel::Wecom, Channel::Sms]);
+    b.exclusive = false;
+    let c = vec![wecom_campaign("a", 5, &[Channel::Wecom]), b];
+    let cand = vec![cands(&[(0, 1.0)]), cands(&[(0, 1.0), (1, 1.0)])];
+    let (picks, funnels) = select(&with_guide_capacity(1), &members, &ids(2), &c, &cand);
+    let got: Vec<_> = picks
+        .iter()
+        .map(|p| (p.campaign, p.member, p.channel))
+        .collect();
+    assert_eq!(got, vec![(0, 0, Channel::Wecom), (1, 0, Channel::Sms)]);
+    assert_eq!(funnels[1].removed_guide_capacity, 1);
+    assert!(funnels.iter().all(adds_up));
+}
+
+#[test]
+fn guides_never_exceed_their_capacity_and_funnels_add_up_on_random_instances() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for _ in 0..300 {
+        let n = rng.random_range(1..12);
+        let members: Vec<Member> = (0..n)
+            .map(|_| {
+                let mut m = member([rng.random_bool(0.5), rng.random_bool(0.5), false, false]);
+                if rng.random_bool(0.7) {
+                    m.guide = Some(rng.random_range(0..3));
+                    m.consent[Channel::Wecom.index()] = rng.random_bool(0.8);
+                }
+                m
+            })
+            .collect();
+        let n_campaigns = rng.random_range(1..4);
+        let c: Vec<CampaignPolicy> = (0..n_campaigns)
+            .map(|i| CampaignPolicy {
+                exclusive: rng.random_bool(0.7),
+                budget: rng.random_bool(0.5).then(|| rng.random_range(0..5)),
+                ..wecom_campaign(
+                    &format!("c{i}"),
+                    rng.random_range(0..3),
+                    &[Channel::Wecom, Channel::Sms, Channel::Wechat],
+                )
+            })
+            .collect();
+        let cand: Vec<Vec<Candidate>> = (0..n_campaigns)
+            .map(|_| {
+                let mut list = Vec::new();
+                for m in 0..n {
+                    if rng.random_bool(0.7) {
+                        list.push(Candidate {
+                            member: m,
+                            score: rng.random_range(0.0..10.0),
+                        });
+                    }
+                }
+                list
+            })
+            .collect();
+        let cap = rng.random_range(1..3);
+        let (picks, funnels) = select(&with_guide_capacity(cap), &members, &ids(n), &c, &cand);
+        assert!(funnels.iter().all(adds_up), "{funnels:?}");
+        let mut per_guide = [0u32; 3];
+        for p in &picks {
+            if p.channel == Channel::Wecom {
+                per_guide[members[p.member].guide.expect("WeCom needs a guide")] += 1;
+            }
+            assert!(members[p.member].consents(p.channel));
+        }
+        assert!(per_guide.iter().all(|&g| g <= cap), "{per_guide:?} > {cap}");
+        // One exclusive campaign per member.
+        let mut exclusive = vec![0; n];
+        for p in &picks {
+            if c[p.campaign].exclusive {
+                exclusive[p.member] += 1;
+            }
+        }
+        assert!(exclusive.iter().all(|&e| e <= 1));
+    }
 }

@@ -297,3 +297,164 @@ fn generated_data_keeps_the_contract_invariants() {
         "heavy-tailed activity"
     );
 }
+
+#[test]
+fn stores_have_guides_and_members_their_own_guide_and_wecom_consent() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(&params(0.05, 11), dir.path()).unwrap();
+
+    // Paid orders per member and members active in community groups, to stand in for the
+    // personas the tables do not show.
+    let mut paid_orders: HashMap<i64, usize> = HashMap::new();
+    for b in table(dir.path(), "orders") {
+        let m = b
+            .column_by_name("member_id")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let status = b.column_by_name("status").unwrap().as_string::<i32>();
+        for r in 0..b.num_rows() {
+            if m.is_valid(r) && status.value(r) == "paid" {
+                *paid_orders.entry(m.value(r)).or_default() += 1;
+            }
+        }
+    }
+    let mut in_community = HashSet::new();
+    for b in table(dir.path(), "community_events") {
+        let m = b
+            .column_by_name("member_id")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        in_community.extend((0..b.num_rows()).map(|r| m.value(r)));
+    }
+
+    struct Member {
+        id: i64,
+        store: Option<String>,
+        guide: Option<String>,
+        wecom: Option<bool>,
+    }
+    let mut members = Vec::new();
+    for b in table(dir.path(), "members") {
+        let id = b
+            .column_by_name("member_id")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let store = b
+            .column_by_name("home_store_id")
+            .unwrap()
+            .as_string::<i32>();
+        let guide = b.column_by_name("guide_id").unwrap().as_string::<i32>();
+        let wecom = b.column_by_name("consent_wecom").unwrap().as_boolean();
+        let text = |a: &datafusion::arrow::array::StringArray, r: usize| {
+            a.is_valid(r).then(|| a.value(r).to_string())
+        };
+        for r in 0..b.num_rows() {
+            members.push(Member {
+                id: id.value(r),
+                store: text(store, r),
+                guide: text(guide, r),
+                wecom: wecom.is_valid(r).then(|| wecom.value(r)),
+            });
+        }
+    }
+    let n = members.len() as f64;
+    let stores: HashSet<&str> = members.iter().filter_map(|m| m.store.as_deref()).collect();
+    assert_eq!(stores.len(), 60, "every store has members");
+
+    // Guides belong to a store (`S017-G03`); a member's guide is at their home store, and
+    // members without a home store rarely have one.
+    let mut guides_of: HashMap<&str, HashSet<&str>> = HashMap::new();
+    let mut guided = 0;
+    let (mut homeless, mut homeless_guided) = (0, 0);
+    for m in &members {
+        if m.store.is_none() {
+            homeless += 1;
+        }
+        let Some(g) = &m.guide else { continue };
+        guided += 1;
+        let (store, number) = g.split_once("-G").expect("guide id S<store>-G<n>");
+        assert!(stores.contains(store), "guide {g} of an unknown store");
+        assert!(number.parse::<u32>().is_ok_and(|n| n >= 1), "guide {g}");
+        match &m.store {
+            Some(home) => assert_eq!(home, store, "member {}: guide of another store", m.id),
+            None => homeless_guided += 1,
+        }
+        guides_of.entry(store).or_default().insert(g);
+    }
+    let share = guided as f64 / n;
+    assert!(
+        (0.22..0.42).contains(&share),
+        "members with a guide: {share}"
+    );
+    let homeless_share = homeless_guided as f64 / homeless as f64;
+    assert!(
+        homeless_guided > 0 && homeless_share < 0.1,
+        "members without a home store with a guide: {homeless_share}"
+    );
+
+    // Stores differ in size: a few flagships with many guides, most with one or two.
+    let mut sizes: Vec<usize> = guides_of.values().map(HashSet::len).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes.len(), 60, "every store has a guide");
+    assert!(sizes[59] >= 8, "largest store's guides: {sizes:?}");
+    assert!(
+        sizes[30] <= 2,
+        "most stores have one or two guides: {sizes:?}"
+    );
+    // Larger stores give more of their members a guide.
+    let coverage = |keep: &dyn Fn(usize) -> bool| {
+        let of_store: Vec<&Member> = members
+            .iter()
+            .filter(|m| m.store.as_deref().is_some_and(|s| keep(guides_of[s].len())))
+            .collect();
+        of_store.iter().filter(|m| m.guide.is_some()).count() as f64 / of_store.len() as f64
+    };
+    let (large, small) = (coverage(&|g| g >= 4), coverage(&|g| g == 1));
+    assert!(large > small + 0.05, "coverage large {large} small {small}");
+    // Engaged members (vip) have a guide more often: guided members buy more.
+    let mean_orders = |with_guide: bool| {
+        let ms: Vec<&Member> = members
+            .iter()
+            .filter(|m| m.store.is_some() && m.guide.is_some() == with_guide)
+            .collect();
+        ms.iter()
+            .map(|m| paid_orders.get(&m.id).copied().unwrap_or(0))
+            .sum::<usize>() as f64
+            / ms.len() as f64
+    };
+    let (with, without) = (mean_orders(true), mean_orders(false));
+    assert!(
+        with > 1.1 * without,
+        "paid orders with a guide {with}, without {without}"
+    );
+
+    // WeCom consent only with a guide; community members add their guide more often.
+    for m in &members {
+        assert!(
+            m.guide.is_some() || m.wecom.is_none(),
+            "member {}: consent_wecom without a guide",
+            m.id
+        );
+    }
+    let wecom_rate = |community: bool| {
+        let ms: Vec<&Member> = members
+            .iter()
+            .filter(|m| m.guide.is_some() && in_community.contains(&m.id) == community)
+            .collect();
+        ms.iter().filter(|m| m.wecom == Some(true)).count() as f64 / ms.len() as f64
+    };
+    let (community, others) = (wecom_rate(true), wecom_rate(false));
+    assert!(
+        (0.35..0.85).contains(&others) && community > others + 0.05,
+        "WeCom consent: community members {community}, others {others}"
+    );
+    let refused = members.iter().filter(|m| m.wecom == Some(false)).count();
+    let empty = members
+        .iter()
+        .filter(|m| m.guide.is_some() && m.wecom.is_none())
+        .count();
+    assert!(
+        refused > 0 && empty > 0,
+        "some refuse, some exports leave it empty"
+    );
+}

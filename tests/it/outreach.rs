@@ -970,14 +970,25 @@ fn nightly_lists_on_testdata_honour_every_rule_and_match_hand_checked_members() 
     assert!(outreach.len() > 500, "{} rows", outreach.len());
 
     // Consent per member and channel, and tonight's suppressions, from the inputs.
+    // WeCom also needs a shopping guide to send from.
     let mut consent: HashMap<(String, String), bool> = HashMap::new();
+    let mut guide_of: HashMap<String, String> = HashMap::new();
     for b in read_parquet_dir(&repo().join("testdata/members")) {
         let id = b.column_by_name("member_id").unwrap();
-        for channel in ["sms", "wechat", "email", "app_push"] {
+        let guide = b.column_by_name("guide_id").unwrap();
+        for r in 0..b.num_rows() {
+            if guide.is_valid(r) {
+                guide_of.insert(
+                    array_value_to_string(id, r).unwrap(),
+                    array_value_to_string(guide, r).unwrap(),
+                );
+            }
+        }
+        for channel in ["sms", "wechat", "email", "app_push", "wecom"] {
             let c = b.column_by_name(&format!("consent_{channel}")).unwrap();
             let c = c.as_any().downcast_ref::<BooleanArray>().unwrap();
             for r in 0..b.num_rows() {
-                let yes = c.is_valid(r) && c.value(r);
+                let yes = c.is_valid(r) && c.value(r) && (channel != "wecom" || guide.is_valid(r));
                 consent.insert(
                     (array_value_to_string(id, r).unwrap(), channel.to_string()),
                     yes,
@@ -985,6 +996,7 @@ fn nightly_lists_on_testdata_honour_every_rule_and_match_hand_checked_members() 
             }
         }
     }
+    assert!(consent.iter().any(|((_, ch), &yes)| ch == "wecom" && yes));
     let tonight = ts("2026-11-01 00:00:00");
     let mut suppressed = BTreeSet::new();
     for b in read_parquet_dir(&repo().join("testdata/suppression")) {
@@ -1003,15 +1015,46 @@ fn nightly_lists_on_testdata_honour_every_rule_and_match_hand_checked_members() 
     assert!(!suppressed.is_empty());
 
     let campaigns = campaign_channels();
+    // Tonight's WeCom rows per guide (at most guide_daily_capacity = 50 each, holdouts
+    // included: they take the slot they would have taken) and sms rows per member (sms
+    // is capped at one a night).
+    let mut wecom_by_guide: HashMap<&str, usize> = HashMap::new();
+    let mut sms_by_member: HashMap<&str, usize> = HashMap::new();
+    for r in &outreach {
+        match r["channel"].as_str() {
+            "wecom" => {
+                assert_eq!(r["guide_id"], guide_of[&r["member_id"]], "{r:#?}");
+                *wecom_by_guide.entry(r["guide_id"].as_str()).or_default() += 1;
+            }
+            "sms" => *sms_by_member.entry(r["member_id"].as_str()).or_default() += 1,
+            _ => {}
+        }
+    }
+    assert!(!wecom_by_guide.is_empty());
+    assert!(
+        wecom_by_guide.values().all(|&n| n <= 50),
+        "{wecom_by_guide:?}"
+    );
+    assert!(sms_by_member.values().all(|&n| n == 1));
     let mut exclusive_rows: HashMap<&str, usize> = HashMap::new();
     let mut per_campaign: HashMap<&str, (u64, u64)> = HashMap::new();
     for r in &outreach {
         let member = r["member_id"].as_str();
         let (channels, exclusive) = &campaigns[&r["campaign"]];
-        // The first consented channel in the campaign's order, and only a consented one.
+        // The first consented channel in the campaign's order with room tonight, and
+        // only a consented one: a channel is passed over only for a guide at capacity
+        // or the member's one sms of the night going elsewhere.
+        let has_room = |ch: &str| match ch {
+            "wecom" => wecom_by_guide.get(guide_of[member].as_str()) != Some(&50),
+            "sms" => !sms_by_member.contains_key(member),
+            _ => true,
+        };
         let first = channels
             .iter()
-            .find(|ch| consent[&(member.to_string(), ch.to_string())])
+            .find(|ch| {
+                consent[&(member.to_string(), ch.to_string())]
+                    && (ch.as_str() == r["channel"] || has_room(ch))
+            })
             .expect("listed without consent");
         assert_eq!(&r["channel"], first, "{r:#?}");
         assert!(
@@ -1048,6 +1091,7 @@ fn nightly_lists_on_testdata_honour_every_rule_and_match_hand_checked_members() 
                 + n("removed_fatigue")
                 + n("removed_frequency_cap")
                 + n("removed_channel_cap")
+                + n("removed_guide_capacity")
                 + n("removed_priority")
                 + n("removed_budget")
                 + n("selected"),
@@ -1130,8 +1174,8 @@ fn bad_campaign_settings_are_config_errors_that_name_the_campaign() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &str, &str); 5] = [
         (
-            "channels = [\"wechat\", \"app_push\", \"sms\"]\npriority = 90",
-            "channels = [\"wechat\", \"fax\"]\npriority = 90",
+            "channels = [\"wecom\", \"wechat\", \"app_push\", \"sms\"]\npriority = 90",
+            "channels = [\"wecom\", \"fax\"]\npriority = 90",
             "unknown variant `fax`",
         ),
         (

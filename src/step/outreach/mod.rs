@@ -123,6 +123,7 @@ impl Step for OutreachStep {
             let members = ctx.table(&self.members).await?;
             let member_columns: Vec<&str> = std::iter::once("member_id")
                 .chain(Channel::ALL.iter().map(|ch| ch.consent_column()))
+                .chain(["guide_id"])
                 .collect();
             require_columns(members.schema(), &self.members, &member_columns)
                 .map_err(|e| table_error(KIND, e))?;
@@ -175,7 +176,7 @@ impl Step for OutreachStep {
             // What the step holds grows as it reads: members, their tags, every
             // campaign's candidates, the picks, the output batch.
             let mut held = Held::new(&ctx.session, "the members and campaign candidates");
-            let (ids, mut members) = self.members(ctx).await?;
+            let (ids, mut members, _guides) = self.members(ctx).await?;
             let index: HashMap<String, usize> = ids
                 .iter()
                 .enumerate()
@@ -251,6 +252,7 @@ impl Step for OutreachStep {
                         null_scores: l.null_scores,
                         removed_fatigue: f.removed_fatigue,
                         removed_channel_cap: f.removed_channel_cap,
+                        removed_guide_capacity: f.removed_guide_capacity,
                         selected: f.selected,
                         holdout: f.holdout,
                     }

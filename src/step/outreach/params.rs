@@ -35,6 +35,8 @@ pub struct OutreachStep {
     /// A member whose price_sensitivity is at least this gets a campaign's
     /// `offers_by_price.price_sensitive`, below it `full_price`.
     pub(super) price_sensitive_from: f64,
+    /// At most N 1:1 `wecom` messages per shopping guide tonight; `None` = no limit.
+    pub(super) guide_daily_capacity: Option<u32>,
     pub(super) output: String,
     pub(super) summary_output: String,
     pub(super) campaigns: Vec<CampaignDecl>,
@@ -54,6 +56,7 @@ impl Default for OutreachStep {
             fatigue: None,
             channel_caps: BTreeMap::new(),
             price_sensitive_from: 0.3,
+            guide_daily_capacity: None,
             output: "outreach".into(),
             summary_output: "outreach_summary".into(),
             campaigns: Vec::new(),
@@ -150,7 +153,7 @@ impl CampaignDecl {
         }
         if self.channels.is_empty() {
             return Err(here(
-                "channels must list at least one of sms, wechat, email, app_push".into(),
+                "channels must list at least one of sms, wechat, email, app_push, wecom".into(),
             ));
         }
         if !(0.0..1.0).contains(&self.holdout) {
@@ -215,13 +218,14 @@ impl CampaignDecl {
 impl OutreachStep {
     /// The whole-run policy settings.
     pub fn policy(&self) -> Policy {
-        let mut channel_caps = [None; 4];
+        let mut channel_caps = [None; crate::outreach::CHANNELS];
         for (channel, cap) in &self.channel_caps {
             channel_caps[channel.index()] = Some(*cap);
         }
         Policy {
             max_contacts: self.max_contacts,
             channel_caps,
+            guide_capacity: self.guide_daily_capacity,
             salt: self.salt.clone(),
         }
     }
@@ -249,6 +253,11 @@ impl StepParams for OutreachStep {
                 "channel_caps: {} must be at least 1 (leave a channel out to not cap it)",
                 channel.as_str()
             ));
+        }
+        if self.guide_daily_capacity == Some(0) {
+            return Err(
+                "guide_daily_capacity must be at least 1 (leave it out for no limit)".into(),
+            );
         }
         if !(0.0..=1.0).contains(&self.price_sensitive_from) {
             return Err(format!(

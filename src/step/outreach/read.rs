@@ -59,6 +59,10 @@ pub(super) struct TagRow {
     pub peak_hour: Option<i64>,
     /// Share of spend on discounted orders; read only for `offers_by_price`.
     pub price_sensitivity: Option<f64>,
+    /// The member's service store and shopping guide (member_tags `service_store_id`,
+    /// `guide_id`), carried to the list when the tags table has them.
+    pub store_id: Option<String>,
+    pub guide_id: Option<String>,
 }
 
 /// What the history told: members with contacts in the cap window, suppressed ones and
@@ -70,8 +74,12 @@ pub(super) struct History {
 }
 
 impl OutreachStep {
-    /// Members sorted by id, with consent per channel.
-    pub(super) async fn members(&self, ctx: &StepContext) -> Result<(Vec<String>, Vec<Member>)> {
+    /// Members sorted by id, with consent per channel and their shopping guide (an index
+    /// into the returned guide ids). WeCom needs both a guide and `consent_wecom`.
+    pub(super) async fn members(
+        &self,
+        ctx: &StepContext,
+    ) -> Result<(Vec<String>, Vec<Member>, Vec<String>)> {
         let mut cols = vec![cast(col("member_id"), DataType::Utf8).alias("member_id")];
         for ch in Channel::ALL {
             cols.push(
@@ -82,6 +90,7 @@ impl OutreachStep {
                 .alias(ch.consent_column()),
             );
         }
+        cols.push(cast(col("guide_id"), DataType::Utf8).alias("guide_id"));
         let batches = ctx
             .table(&self.members)
             .await?
@@ -91,9 +100,14 @@ impl OutreachStep {
             .await?;
         let mut ids = Vec::new();
         let mut members = Vec::new();
+        let mut guides: Vec<String> = Vec::new();
+        let mut guide_index: HashMap<String, usize> = HashMap::new();
         for b in &batches {
             let id = b.column(0).as_string::<i32>();
-            let consent: Vec<&BooleanArray> = (1..5).map(|i| b.column(i).as_boolean()).collect();
+            let consent: Vec<&BooleanArray> = (1..=Channel::ALL.len())
+                .map(|i| b.column(i).as_boolean())
+                .collect();
+            let guide = b.column(Channel::ALL.len() + 1).as_string::<i32>();
             for r in 0..b.num_rows() {
                 if id.is_null(r) {
                     continue;
@@ -113,10 +127,21 @@ impl OutreachStep {
                 for (i, c) in consent.iter().enumerate() {
                     m.consent[i] = c.value(r);
                 }
+                if !guide.is_null(r) && !guide.value(r).is_empty() {
+                    let g = guide.value(r);
+                    let next = guides.len();
+                    let at = *guide_index.entry(g.to_string()).or_insert(next);
+                    if at == next {
+                        guides.push(g.to_string());
+                    }
+                    m.guide = Some(at);
+                }
+                // A 1:1 WeCom message comes from the member's own guide.
+                m.consent[Channel::Wecom.index()] &= m.guide.is_some();
                 members.push(m);
             }
         }
-        Ok((ids, members))
+        Ok((ids, members, guides))
     }
 
     /// Mark suppressed and rested members and contact counts (in all and per channel) from
@@ -210,15 +235,24 @@ impl OutreachStep {
         } else {
             lit(datafusion::scalar::ScalarValue::Null)
         };
-        let batches = ctx
-            .table(&self.tags)
-            .await?
+        let tags = ctx.table(&self.tags).await?;
+        let optional = |c: &str| {
+            if tags.schema().field_with_unqualified_name(c).is_ok() {
+                col(c)
+            } else {
+                lit(datafusion::scalar::ScalarValue::Null)
+            }
+        };
+        let (store, guide) = (optional("service_store_id"), optional("guide_id"));
+        let batches = tags
             .select(vec![
                 cast(col("member_id"), DataType::Utf8).alias("member_id"),
                 cast(col("tier"), DataType::Utf8).alias("tier"),
                 cast(col("segment_id"), DataType::Utf8).alias("segment_id"),
                 cast(col("peak_hour"), DataType::Int64).alias("peak_hour"),
                 cast(price, DataType::Float64).alias("price_sensitivity"),
+                cast(store, DataType::Utf8).alias("service_store_id"),
+                cast(guide, DataType::Utf8).alias("guide_id"),
             ])?
             .collect()
             .await?;
@@ -231,6 +265,8 @@ impl OutreachStep {
                 .column(3)
                 .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
             let price = b.column(4).as_primitive::<Float64Type>();
+            let store = b.column(5).as_string::<i32>();
+            let guide = b.column(6).as_string::<i32>();
             for r in 0..b.num_rows() {
                 let Some(&m) = index.get(id.value(r)) else {
                     continue;
@@ -241,6 +277,8 @@ impl OutreachStep {
                     segment_id: text(seg),
                     peak_hour: (!hour.is_null(r)).then(|| hour.value(r)),
                     price_sensitivity: (!price.is_null(r)).then(|| price.value(r)),
+                    store_id: text(store),
+                    guide_id: text(guide),
                 };
             }
         }

@@ -44,6 +44,8 @@ impl OutreachStep {
         let mut offer = StringBuilder::with_capacity(n, n * 12);
         let mut segment = StringBuilder::with_capacity(n, n * 3);
         let mut tier = StringBuilder::with_capacity(n, n * 7);
+        let mut store = StringBuilder::with_capacity(n, n * 6);
+        let mut guide = StringBuilder::with_capacity(n, n * 6);
         let mut window = StringBuilder::with_capacity(n, n * 11);
         let mut reasons = ListBuilder::new(StringBuilder::new());
         let mut products = ListBuilder::new(StringBuilder::new());
@@ -77,6 +79,8 @@ impl OutreachStep {
             products.append(true);
             segment.append_option(t.segment_id.as_ref());
             tier.append_option(t.tier.as_ref());
+            store.append_option(t.store_id.as_ref());
+            guide.append_option(t.guide_id.as_ref());
             holdout.push(pick.holdout);
             let hour = crate::outreach::send_hour(t.peak_hour, decl.send_hours);
             window.append_value(format!("{hour:02}:00-{:02}:00", hour + 1));
@@ -108,6 +112,8 @@ impl OutreachStep {
                 Arc::new(products.finish()),
                 Arc::new(segment.finish()),
                 Arc::new(tier.finish()),
+                Arc::new(store.finish()),
+                Arc::new(guide.finish()),
                 Arc::new(BooleanArray::from(holdout)),
                 Arc::new(window.finish()),
                 Arc::new(TimestampMicrosecondArray::from(send_at).with_timezone(tz_name)),
@@ -179,6 +185,7 @@ impl OutreachStep {
                 count(&|f, _| f.removed_fatigue),
                 count(&|f, _| f.removed_frequency_cap),
                 count(&|f, _| f.removed_channel_cap),
+                count(&|f, _| f.removed_guide_capacity),
                 count(&|f, _| f.removed_priority),
                 count(&|f, _| f.removed_budget),
                 count(&|f, _| f.selected),
