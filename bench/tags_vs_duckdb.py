@@ -8,8 +8,8 @@ Generate the data first (`bash bench/nightly_timings.sh 1` does, or
 `target/release/siyu generate --scale 1 --out bench/data/scale-1 --end-date 2026-11-01`).
 
 siyu: `siyu run` of the nightly job reduced to its SQL job files (the Rust steps —
-segments, rules, recommendations — removed, with a stand-in member_segments that both
-engines run), `--input-dir DATA` (wall time of the whole run: input checks, every SQL
+segments, rules, recommendations, value — removed, with stand-ins member_segments and
+member_value that both engines run), `--input-dir DATA` (wall time of the whole run: input checks, every SQL
 step, sorted zstd parquet for the published tables, manifest).
 DuckDB: the same SQL files, in the order `siyu plan` prints, each as
 `CREATE TABLE <name> AS <query>` over views that normalise the inputs the way siyu does
@@ -137,10 +137,15 @@ def run_duckdb(plan, job, data, as_of, out):
     return seconds, rows
 
 
-# member_tags joins the segment step's output; both engines get the same stand-in.
+# member_tags joins the segment step's output, member_churn and member_tags the value
+# step's; both engines get the same stand-ins (a night without a value model).
 STUBS = {
     "member_segments": "SELECT member_id, CAST(NULL AS VARCHAR) AS segment_id, "
                        "CAST(NULL AS VARCHAR) AS segment_name FROM member_features",
+    "member_value": "SELECT member_id, CAST(NULL AS DOUBLE) AS p_alive, "
+                    "CAST(NULL AS DOUBLE) AS expected_orders, CAST(NULL AS DOUBLE) AS clv, "
+                    "CAST(NULL AS VARCHAR) AS value_band, CAST(NULL AS BOOLEAN) AS high_potential "
+                    "FROM member_features",
 }
 
 

@@ -16,6 +16,7 @@
 pub mod cgroup;
 pub mod cluster;
 pub mod cluster_jobs;
+pub mod clv;
 pub mod columns;
 pub mod contract;
 pub mod dag;

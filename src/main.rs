@@ -153,6 +153,37 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The value models (BG/NBD, Gamma-Gamma; docs/value.md). With --input-dir: fit on
+    /// the orders up to --calibration-end, print predicted vs actual repeat purchase days
+    /// up to --holdout-end (in total, by calibration purchases, by decile). With
+    /// --summary: fit and score a lifetimes-style summary table.
+    Clv {
+        /// Read every contract table from DIR/<table>.parquet or DIR/<table>/.
+        #[arg(long, required_unless_present = "summary", conflicts_with = "summary", requires_all = ["calibration_end", "holdout_end"])]
+        input_dir: Option<PathBuf>,
+        /// Last day of the calibration period (YYYY-MM-DD, its orders included).
+        #[arg(long, requires = "input_dir")]
+        calibration_end: Option<NaiveDate>,
+        /// Last day of the holdout period.
+        #[arg(long, requires = "input_dir")]
+        holdout_end: Option<NaiveDate>,
+        /// Timezone the exports' timestamps are read in (the job's).
+        #[arg(long, default_value = "Asia/Shanghai")]
+        timezone: String,
+        /// A parquet summary: member_id, frequency, recency, T (days), monetary_value.
+        #[arg(long)]
+        summary: Option<PathBuf>,
+        /// With --summary: expected orders and CLV over this many days.
+        #[arg(long, default_value_t = 365.0)]
+        horizon_days: f64,
+        /// With --summary: CLV discounted monthly at the equivalent of this annual rate.
+        #[arg(long, default_value_t = 0.1)]
+        discount_rate_annual: f64,
+        /// With --summary: write member_id, p_alive, expected_orders,
+        /// expected_order_value, clv here (parquet).
+        #[arg(long, requires = "summary")]
+        out: Option<PathBuf>,
+    },
     /// Print the JSON Schema of a record siyu writes (docs/*.schema.json are these).
     Schema {
         #[arg(value_enum)]
@@ -480,6 +511,44 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
                 ),
                 PlanFormat::Table => print_plan_table(&plan.steps),
             }
+            Ok(())
+        }
+        Command::Clv {
+            input_dir,
+            calibration_end,
+            holdout_end,
+            timezone,
+            summary,
+            horizon_days,
+            discount_rate_annual,
+            out,
+        } => {
+            let text = match (input_dir, calibration_end, holdout_end, summary) {
+                (Some(input_dir), Some(calibration_end), Some(holdout_end), _) => {
+                    siyu::clv::cli::run(&siyu::clv::cli::Options {
+                        input_dir,
+                        calibration_end,
+                        holdout_end,
+                        timezone,
+                    })
+                    .await?
+                }
+                (_, _, _, Some(summary)) => {
+                    siyu::clv::cli::summary(&siyu::clv::cli::SummaryOptions {
+                        summary,
+                        horizon_days,
+                        discount_rate_annual,
+                        out,
+                    })
+                    .await?
+                }
+                _ => {
+                    return Err(SiyuError::config(
+                        "give --input-dir with --calibration-end and --holdout-end, or --summary",
+                    ));
+                }
+            };
+            print!("{text}");
             Ok(())
         }
         Command::Rules {

@@ -1,5 +1,5 @@
 //! The output half of the contract: the Arrow schema of every table Rust code writes
-//! (the rules, segment, recommend, outreach and data quality steps, and the `rules` /
+//! (the rules, segment, recommend, outreach, value and data quality steps, and the `rules` /
 //! `segment` commands), in one place, as `contract.rs` holds the inputs. SQL steps'
 //! tables take their schema from their query. `docs/contract.md` ("Outputs") lists the
 //! same columns for people; a test keeps the two alike.
@@ -163,6 +163,44 @@ pub fn outreach_summary() -> SchemaRef {
     ])
 }
 
+/// `member_value`: one row per buyer, the value models' predictions (the `value` step).
+pub fn member_value() -> SchemaRef {
+    schema(vec![
+        req("member_id", Utf8),
+        as_of_field(),
+        req("repeat_purchases", Int64),
+        req("recency_days_model", Int64),
+        req("age_days", Int64),
+        opt("p_alive", Float64),
+        opt("expected_orders", Float64),
+        opt("expected_order_value", Float64),
+        opt("clv", Float64),
+        opt("value_band", Utf8),
+        opt("value_band_label", Utf8),
+        opt("high_potential", Boolean),
+    ])
+}
+
+/// `clv_model`: one row per value model (`bgnbd`, `gamma_gamma`) and night.
+pub fn clv_model() -> SchemaRef {
+    schema(vec![
+        req("model", Utf8),
+        as_of_field(),
+        opt("r", Float64),
+        opt("alpha", Float64),
+        opt("a", Float64),
+        opt("b", Float64),
+        opt("p", Float64),
+        opt("q", Float64),
+        opt("v", Float64),
+        opt("log_likelihood", Float64),
+        req("members_fitted", Int64),
+        req("iterations", Int64),
+        req("converged", Boolean),
+        opt("note", Utf8),
+    ])
+}
+
 /// `data_quality`: one row per input check.
 pub fn data_quality() -> SchemaRef {
     schema(vec![
@@ -216,6 +254,8 @@ mod tests {
             ("outreach", names(&outreach("Asia/Shanghai"))),
             ("outreach_summary", names(&outreach_summary())),
             ("data_quality", names(&data_quality())),
+            ("member_value", names(&member_value())),
+            ("clv_model", names(&clv_model())),
         ] {
             assert_eq!(
                 documented(table),

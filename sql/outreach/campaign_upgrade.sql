@@ -7,7 +7,9 @@
 -- (platinum's) entry spend. Platinum members have no next tier.
 -- Score: upgrade likelihood × value, where likelihood = closeness (spend / entry spend),
 -- times `upgrade_inactive_factor` (default 0.5) for members who are not active, new or
--- won back (lifecycle_stage), and value =
+-- won back (lifecycle_stage), and value = ln(1 + clv), the member's predicted spend over
+-- the next `clv_horizon_days` (member_value, docs/value.md): the value at stake, and the
+-- likelier the gap is closed. On a night without a value model (clv null),
 -- ln(1 + average order value): a bigger basket closes the gap in fewer orders.
 -- Offer: by tier, in the job file.
 WITH entry AS (
@@ -36,7 +38,8 @@ candidates AS (
         g.next_from,
         g.tier_spend / g.next_from AS closeness,
         m.lifecycle_stage,
-        m.aov
+        m.aov,
+        m.clv
     FROM gaps g
     JOIN member_tags m ON m.member_id = g.member_id
     WHERE g.next_from > g.tier_spend AND g.tier_spend >= $upgrade_min_closeness * g.next_from
@@ -45,7 +48,7 @@ SELECT
     member_id,
     CAST(closeness
          * CASE WHEN lifecycle_stage IN ('active', 'new', 'won_back') THEN 1.0 ELSE $upgrade_inactive_factor END
-         * LN(1 + COALESCE(aov, 0)) AS DOUBLE) AS score,
+         * LN(1 + COALESCE(clv, aov, 0)) AS DOUBLE) AS score,
     make_array(
         '¥' || CAST(CAST(CEIL(next_from - tier_spend) AS BIGINT) AS VARCHAR) || ' more to reach '
             || next_label || ' (' || next_tier || ')',

@@ -4,16 +4,18 @@
 -- against the member's own purchase interval, and the drop in frequency or spend).
 -- Offer: stronger as the risk grows — `winback_offer_light`, `winback_offer_moderate`,
 -- `winback_offer_severe` (job params), the same on every channel.
--- Score: the value at stake, ln(1 + yearly spend at the member's usual pace), where the
--- usual pace is all-time spend over the member's buying years (at least one year),
+-- Score: the value at stake, ln(1 + clv) — the member's predicted value over the next
+-- `clv_horizon_days` (member_value, docs/value.md: what a member still worth keeping
+-- would bring) — or, on a night without a value model (clv null), ln(1 + yearly spend at
+-- the member's usual pace), all-time spend over their buying years (at least one year);
 -- times the early-treatment weight of the risk (早期治疗: a member caught early is the
 -- likeliest to come back, so at equal value light goes before moderate before severe):
 -- `winback_weight_light` (1.0), `winback_weight_moderate` (0.75), `winback_weight_severe`
 -- (0.5). A severe member outranks a light one only when worth more than twice as much.
 SELECT
     member_id,
-    CAST(LN(1 + COALESCE(aov, 0) * orders_all_time
-                / GREATEST(CAST(tenure_days AS DOUBLE) / 365.0, 1.0))
+    CAST(LN(1 + COALESCE(clv, COALESCE(aov, 0) * orders_all_time
+                / GREATEST(CAST(tenure_days AS DOUBLE) / 365.0, 1.0)))
          * CASE churn_risk
                WHEN 'severe' THEN $winback_weight_severe
                WHEN 'moderate' THEN $winback_weight_moderate
@@ -27,6 +29,10 @@ SELECT
         END,
         CASE WHEN last_order_date IS NOT NULL THEN
             'last order ' || CAST(last_order_date AS VARCHAR)
+        END,
+        CASE WHEN clv IS NOT NULL THEN
+            'predicted value ¥' || CAST(CAST(ROUND(clv) AS BIGINT) AS VARCHAR)
+            || ', P(alive) ' || CAST(CAST(ROUND(p_alive * 100) AS BIGINT) AS VARCHAR) || '%'
         END
     ) AS reasons,
     CASE churn_risk

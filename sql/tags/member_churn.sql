@@ -11,15 +11,21 @@
 -- they apply only where the member's own interval is unknown (one order) or shorter
 -- than that window — a member who buys once a year, or only at 双11, is judged by their
 -- yearly rhythm alone, never by "bought in the previous 180 days, not in these".
+-- Where the window rules apply, so does the BG/NBD model's P(alive) (member_value,
+-- docs/value.md): a member whose own rhythm is long is judged by the rhythm alone, however
+-- low P(alive) is; P(alive) only adds a grade, never removes one, and without a model
+-- tonight (p_alive null) it adds nothing. (The model gives one-order members P(alive) = 1,
+-- so for them it is the window rules that speak.)
 -- First rule that holds:
 --   severe    recency_days ≥ `churn_severe_ratio` × interval (default 3), or [window]
---             orders in the previous window and none in the current one;
+--             orders in the previous window and none in the current one, or [window]
+--             p_alive < `churn_p_alive_severe` (0.1);
 --   moderate  recency_days ≥ `churn_moderate_ratio` × interval (default 2), or [window]
 --             current orders fell below `churn_moderate_orders_share` (default 0.5,
---             half) of the previous window's;
+--             half) of the previous window's, or [window] p_alive < `churn_p_alive_moderate` (0.3);
 --   light     recency_days ≥ `churn_light_ratio` × interval (default 1.5), or [window]
 --             current spend fell by more than `churn_light_spend_drop` (default 0.3) of
---             the previous window's;
+--             the previous window's, or [window] p_alive < `churn_p_alive_light` (0.5);
 --   none      otherwise, and always for members who never bought.
 WITH windows AS (
     SELECT
@@ -55,11 +61,13 @@ judged AS (
         w.orders_current,
         w.orders_previous,
         w.spend_current,
-        w.spend_previous
+        w.spend_previous,
+        v.p_alive
     FROM member_features f
     JOIN rhythm r ON r.member_id = f.member_id
     CROSS JOIN typical t
     LEFT JOIN windows w ON w.member_id = f.member_id
+    LEFT JOIN member_value v ON v.member_id = f.member_id
 )
 SELECT
     f.member_id,
@@ -72,13 +80,16 @@ SELECT
     CASE
         WHEN j.member_id IS NULL THEN 'none'
         WHEN j.recency_days >= $churn_severe_ratio * j.interval_days
-          OR (j.window_rules AND j.orders_previous > 0 AND j.orders_current = 0) THEN 'severe'
+          OR (j.window_rules AND j.orders_previous > 0 AND j.orders_current = 0)
+          OR (j.window_rules AND j.p_alive < $churn_p_alive_severe) THEN 'severe'
         WHEN j.recency_days >= $churn_moderate_ratio * j.interval_days
           OR (j.window_rules AND j.orders_previous > 0
-              AND j.orders_current < $churn_moderate_orders_share * j.orders_previous) THEN 'moderate'
+              AND j.orders_current < $churn_moderate_orders_share * j.orders_previous)
+          OR (j.window_rules AND j.p_alive < $churn_p_alive_moderate) THEN 'moderate'
         WHEN j.recency_days >= $churn_light_ratio * j.interval_days
           OR (j.window_rules AND j.spend_previous > 0
-              AND j.spend_current < (1 - $churn_light_spend_drop) * j.spend_previous) THEN 'light'
+              AND j.spend_current < (1 - $churn_light_spend_drop) * j.spend_previous)
+          OR (j.window_rules AND j.p_alive < $churn_p_alive_light) THEN 'light'
         ELSE 'none'
     END AS churn_risk
 FROM member_features f

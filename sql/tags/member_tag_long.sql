@@ -53,6 +53,16 @@ FROM (
     UNION ALL
     SELECT member_id, as_of, 'overdue_days' AS tag, CAST(overdue_days AS VARCHAR) AS value FROM member_tags
     UNION ALL
+    SELECT member_id, as_of, 'p_alive' AS tag, CAST(p_alive AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'expected_orders' AS tag, CAST(expected_orders AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'clv' AS tag, CAST(clv AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'value_band' AS tag, CAST(value_band AS VARCHAR) AS value FROM member_tags
+    UNION ALL
+    SELECT member_id, as_of, 'high_potential' AS tag, CAST(high_potential AS VARCHAR) AS value FROM member_tags
+    UNION ALL
     SELECT member_id, as_of, 'price_sensitivity' AS tag, CAST(price_sensitivity AS VARCHAR) AS value FROM member_tags
     UNION ALL
     SELECT member_id, as_of, 'preferred_channel' AS tag, CAST(preferred_channel AS VARCHAR) AS value FROM member_tags

@@ -39,6 +39,11 @@ SELECT
     c.interval_days,
     c.next_purchase_expected_at,
     c.overdue_days,
+    v.p_alive,
+    v.expected_orders,
+    v.clv,
+    v.value_band,
+    v.high_potential,
     pr.price_sensitivity,
     pr.preferred_channel,
     pr.top_categories,
@@ -104,3 +109,4 @@ LEFT JOIN (
     GROUP BY member_id
 ) rp ON rp.member_id = f.member_id
 LEFT JOIN member_segments sg ON sg.member_id = f.member_id
+LEFT JOIN member_value v ON v.member_id = f.member_id

@@ -14,6 +14,7 @@ pub mod registry;
 pub mod rules;
 pub mod segment;
 pub mod sql;
+pub mod value;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -63,6 +63,7 @@ impl Registry {
                 StepKind::declared::<super::recommend::RecommendStep>(),
                 StepKind::declared::<super::segment::SegmentStep>(),
                 StepKind::declared::<super::outreach::OutreachStep>(),
+                StepKind::declared::<super::value::ValueStep>(),
             ],
         }
     }

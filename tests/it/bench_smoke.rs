@@ -84,6 +84,33 @@ fn segment_vs_sklearn_wide_case_runs_and_both_reach_the_same_inertia() {
     assert!(diff.abs() < 0.1, "inertia differs by {diff}%\n{log}");
 }
 
+/// `bench/clv_vs_lifetimes.py --case sim` on 5,000 simulated customers: siyu and lifetimes
+/// fit the same members; it exits 1 unless the parameters agree to 1e-3 and P(alive) to
+/// 1e-4 (the ratio is printed, not judged).
+#[test]
+fn clv_vs_lifetimes_runs_and_both_find_the_same_model() {
+    if !python_has("lifetimes") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = run_bench(
+        "clv_vs_lifetimes.py",
+        &[
+            "--case",
+            "sim",
+            "--customers",
+            "5000",
+            "--runs",
+            "1",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    assert!(log.contains("ratio siyu/lifetimes"), "{log}");
+    assert!(log.contains("5000 customers"), "{log}");
+    assert!(log.contains("agreement: ok"), "{log}");
+}
+
 /// `bench/ballista.sh` on testdata/ (QUICK=1) with this build's siyu: local engine and a
 /// local two-executor cluster; it exits 1 unless every published table is identical.
 #[test]

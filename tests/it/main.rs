@@ -33,3 +33,4 @@ mod signals;
 mod sql_plans;
 mod stores;
 mod tags;
+mod value;
