@@ -23,6 +23,7 @@
 //! [publish]
 //! tables = ["member_features"]
 //! keys = { member_features = ["member_id"] }   # optional: the columns that identify a row
+//! keep_nights = 30                             # optional: remove older complete nights
 //! ```
 
 use std::collections::BTreeMap;
@@ -56,6 +57,9 @@ pub struct Job {
     /// `table.column` entries the job explicitly allows to carry personal data
     /// (`[publish] personal_columns`); see `runner::personal_column`.
     pub personal_columns: Vec<String>,
+    /// `[publish] keep_nights`: complete nights kept after a publish (older ones are
+    /// removed); `None` keeps every night.
+    pub keep_nights: Option<usize>,
     /// Mixed into every hash that must differ between jobs (holdout assignment).
     pub salt: String,
     /// `[engine]`: where the SQL runs unless `--engine` / `--scheduler` say otherwise.
@@ -279,6 +283,8 @@ struct RawPublish {
     personal_columns: Vec<String>,
     #[serde(default)]
     keys: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    keep_nights: Option<usize>,
 }
 
 /// Whether `name` is usable as a table or parameter name in SQL without quoting.
@@ -421,6 +427,12 @@ impl Job {
                 }
             }
         }
+        if raw.publish.keep_nights == Some(0) {
+            return Err(fail(
+                "[publish] keep_nights must be at least 1 (the night just published is always kept)"
+                    .to_string(),
+            ));
+        }
         for c in &raw.publish.personal_columns {
             match c.split_once('.') {
                 Some((t, col)) if publish.contains(&t.to_string()) && !col.is_empty() => {}
@@ -445,6 +457,7 @@ impl Job {
             publish,
             publish_keys: raw.publish.keys,
             personal_columns: raw.publish.personal_columns,
+            keep_nights: raw.publish.keep_nights,
             engine: crate::engine::EngineDecl {
                 // Relative shared directories are relative to the job file, like inputs.
                 shared_dirs: raw

@@ -44,6 +44,10 @@ enum Command {
         /// Memory budget for query execution (e.g. 2G); operators spill to disk beyond it.
         #[arg(long, value_parser = siyu::session::parse_size)]
         memory_limit: Option<usize>,
+        /// Keep the N newest complete nights and remove older ones after publishing
+        /// [default: the job's `[publish] keep_nights`, else keep all].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        keep_nights: Option<u32>,
         /// Steps run at once, each as soon as what it reads is written [default: 1; each
         /// step's query already uses every core]. Outputs do not depend on it.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
@@ -255,6 +259,7 @@ impl JobArgs {
             scheduler: self.scheduler,
             shared_dirs: self.shared_dirs,
             partitions: self.partitions.map(usize::from),
+            keep_nights: None,
         }
     }
 }
@@ -447,10 +452,12 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
             job_args,
             out,
             memory_limit,
+            keep_nights,
             concurrent_steps,
         } => {
             let opts = Options {
                 concurrent_steps: concurrent_steps.map(usize::from),
+                keep_nights: keep_nights.map(|n| n as usize),
                 ..job_args.options(out, memory_limit)
             };
             // SIGTERM / SIGINT stop the run cleanly (exit 143 / 130, src/interrupt.rs).

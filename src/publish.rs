@@ -66,7 +66,10 @@ pub fn remove_leftovers(job_dir: &Path) -> Result<Vec<PathBuf>> {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(".staging-") || name.starts_with(".replaced-") {
+        if name.starts_with(".staging-")
+            || name.starts_with(".replaced-")
+            || name.starts_with(".removing-")
+        {
             let path = entry.path();
             fs::remove_dir_all(&path).map_err(|e| publish_err("cannot remove", &path, e))?;
             removed.push(path);
@@ -581,6 +584,68 @@ pub fn previous_run(job_dir: &Path, as_of: NaiveDate) -> Option<(NaiveDate, Path
         }
     }
     best
+}
+
+/// Every complete night of a job (an `as_of=` directory with `_SUCCESS`), newest first.
+pub fn complete_nights(job_dir: &Path) -> Vec<(NaiveDate, PathBuf)> {
+    let mut nights: Vec<(NaiveDate, PathBuf)> = fs::read_dir(job_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let date = name
+                .strip_prefix("as_of=")
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())?;
+            entry
+                .path()
+                .join("_SUCCESS")
+                .exists()
+                .then(|| (date, entry.path()))
+        })
+        .collect();
+    nights.sort_by(|a, b| b.0.cmp(&a.0));
+    nights
+}
+
+/// The file naming a job's newest complete night.
+pub const LATEST: &str = "LATEST";
+
+/// Point `<job_dir>/LATEST` at the newest complete night: one line `as_of=YYYY-MM-DD`,
+/// written beside it and renamed over it (readers see the old or the new name, never a
+/// partial one). A night published for an earlier date (a backfill) leaves it where it
+/// was. Returns the date it names.
+pub fn write_latest(job_dir: &Path) -> Result<Option<NaiveDate>> {
+    let Some((date, _)) = complete_nights(job_dir).into_iter().next() else {
+        return Ok(None);
+    };
+    let path = job_dir.join(LATEST);
+    let tmp = job_dir.join(format!(".{LATEST}.tmp"));
+    write_synced(&tmp, format!("as_of={date}\n").as_bytes())?;
+    fs::rename(&tmp, &path).map_err(|e| publish_err("cannot replace", &path, e))?;
+    sync_dir(job_dir)?;
+    Ok(Some(date))
+}
+
+/// Keep the `keep` newest complete nights (and always `published`, the night just
+/// published) and remove the older ones — each first renamed to a hidden name, so a
+/// reader never sees a night without its files. Called only after a publish, so the
+/// only complete night is never removed. Returns the nights removed, oldest last.
+pub fn apply_retention(job_dir: &Path, keep: usize, published: NaiveDate) -> Result<Vec<NaiveDate>> {
+    let mut removed = Vec::new();
+    for (i, (date, dir)) in complete_nights(job_dir).into_iter().enumerate() {
+        if i < keep.max(1) || date == published {
+            continue;
+        }
+        let aside = job_dir.join(format!(".removing-as_of={date}"));
+        fs::rename(&dir, &aside).map_err(|e| publish_err("cannot move aside", &dir, e))?;
+        fs::remove_dir_all(&aside).map_err(|e| publish_err("cannot remove", &aside, e))?;
+        removed.push(date);
+    }
+    if !removed.is_empty() {
+        sync_dir(job_dir)?;
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]

@@ -46,6 +46,9 @@ pub struct Options {
     pub shared_dirs: Vec<PathBuf>,
     /// `--partitions`: partitions per query.
     pub partitions: Option<usize>,
+    /// `--keep-nights`: complete nights kept after publishing; else the job's
+    /// `[publish] keep_nights`, else all.
+    pub keep_nights: Option<usize>,
 }
 
 /// The engine of a run of `job` with `opts`: the flags win over the job file.

@@ -157,10 +157,33 @@ pub async fn run_with(
     );
     let published = staging.publish(&manifest)?;
     info!(path = %published.display(), seconds = format!("{:.3}", started.elapsed().as_secs_f64()), "published");
+    after_publish(&job_dir, as_of, opts.keep_nights.or(p.job().keep_nights));
     Ok(RunSummary {
         published,
         tables: tables.into_iter().filter(|t| t.published).collect(),
     })
+}
+
+/// Housekeeping once a night is published: remove nights beyond `keep` (the night just
+/// published and the newest are always kept), then point `LATEST` at the newest complete
+/// night. The night is already published, so a failure here is a warning, not a failed
+/// run: the next run retries both.
+fn after_publish(job_dir: &std::path::Path, as_of: chrono::NaiveDate, keep: Option<usize>) {
+    if let Some(keep) = keep {
+        match publish::apply_retention(job_dir, keep, as_of) {
+            Ok(removed) => {
+                for date in removed {
+                    info!(as_of = %date, keep_nights = keep, "removed a night beyond keep_nights");
+                }
+            }
+            Err(e) => warn!("retention: {e}; older nights are left for the next run"),
+        }
+    }
+    match publish::write_latest(job_dir) {
+        Ok(Some(latest)) => info!(latest = %latest, "LATEST"),
+        Ok(None) => {}
+        Err(e) => warn!("LATEST not updated: {e}"),
+    }
 }
 
 /// How many steps run at once: `--concurrent-steps`, else one. Each step's query already

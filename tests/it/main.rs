@@ -19,6 +19,7 @@ mod inputs_change;
 mod journey;
 mod keys;
 mod memory;
+mod nights;
 mod nightly;
 mod outreach;
 mod recommend;
