@@ -53,6 +53,32 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         concurrent_steps: Option<u16>,
     },
+    /// Run the nights from --from to --to in date order, each seeing the one before as
+    /// its previous night; a night already published with the same inputs and params is
+    /// skipped (--force reruns it); the first failure stops it (the nights before stay).
+    Backfill {
+        job: PathBuf,
+        /// First night (YYYY-MM-DD).
+        #[arg(long)]
+        from: NaiveDate,
+        /// Last night, inclusive.
+        #[arg(long)]
+        to: NaiveDate,
+        /// Rerun nights that are already published with the same inputs and params.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        job_args: JobArgs,
+        /// Output root.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Memory budget for query execution, as for `run`.
+        #[arg(long, value_parser = siyu::session::parse_size)]
+        memory_limit: Option<usize>,
+        /// Keep the N newest complete nights, as for `run`.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        keep_nights: Option<u32>,
+    },
     /// Check the job file, SQL files, params and input schemas without running.
     Check {
         job: PathBuf,
@@ -467,6 +493,35 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
                 println!("{}\t{} rows", t.name, t.rows);
             }
             println!("published {}", summary.published.display());
+            Ok(())
+        }
+        Command::Backfill {
+            job,
+            from,
+            to,
+            force,
+            job_args,
+            out,
+            memory_limit,
+            keep_nights,
+        } => {
+            let opts = Options {
+                keep_nights: keep_nights.map(|n| n as usize),
+                ..job_args.options(out, memory_limit)
+            };
+            let report = |day: NaiveDate, night: &runner::backfill::Night| match night {
+                runner::backfill::Night::Published(path) => {
+                    println!("as_of={day}\tpublished {}", path.display())
+                }
+                runner::backfill::Night::Skipped(path) => println!(
+                    "as_of={day}\tskipped: {} is published with the same inputs and params",
+                    path.display()
+                ),
+            };
+            siyu::interrupt::until_signal(runner::backfill::backfill(
+                &job, &opts, from, to, force, log_format, report,
+            ))
+            .await?;
             Ok(())
         }
         Command::Check { job, job_args, out } => {

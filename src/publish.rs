@@ -604,7 +604,7 @@ pub fn complete_nights(job_dir: &Path) -> Vec<(NaiveDate, PathBuf)> {
                 .then(|| (date, entry.path()))
         })
         .collect();
-    nights.sort_by(|a, b| b.0.cmp(&a.0));
+    nights.sort_by_key(|n| std::cmp::Reverse(n.0));
     nights
 }
 
@@ -631,7 +631,11 @@ pub fn write_latest(job_dir: &Path) -> Result<Option<NaiveDate>> {
 /// published) and remove the older ones — each first renamed to a hidden name, so a
 /// reader never sees a night without its files. Called only after a publish, so the
 /// only complete night is never removed. Returns the nights removed, oldest last.
-pub fn apply_retention(job_dir: &Path, keep: usize, published: NaiveDate) -> Result<Vec<NaiveDate>> {
+pub fn apply_retention(
+    job_dir: &Path,
+    keep: usize,
+    published: NaiveDate,
+) -> Result<Vec<NaiveDate>> {
     let mut removed = Vec::new();
     for (i, (date, dir)) in complete_nights(job_dir).into_iter().enumerate() {
         if i < keep.max(1) || date == published {

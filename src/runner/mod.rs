@@ -9,6 +9,7 @@
 //! ([`sink`]), writes the run record ([`record`]) and publishes it atomically (see
 //! [`crate::publish`]).
 
+pub mod backfill;
 pub mod check;
 pub mod explain;
 pub mod plan;

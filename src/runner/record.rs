@@ -54,7 +54,12 @@ impl From<&ParamValue> for ParamJson {
 }
 
 fn params_json(ctx: &StepContext) -> BTreeMap<String, ParamJson> {
-    ctx.params
+    params_json_of(&ctx.params)
+}
+
+/// Parameter values as the manifest records them.
+pub fn params_json_of(params: &BTreeMap<String, ParamValue>) -> BTreeMap<String, ParamJson> {
+    params
         .iter()
         .map(|(k, v)| (k.clone(), ParamJson::from(v)))
         .collect()
