@@ -34,6 +34,7 @@ pub mod manifest;
 pub mod outputs;
 pub mod outreach;
 pub mod publish;
+pub mod report;
 pub mod rules;
 pub mod runner;
 pub mod segment;

@@ -79,6 +79,18 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         keep_nights: Option<u32>,
     },
+    /// Rebuild report.html of a published night from its published outputs alone
+    /// (docs/report.md).
+    Report {
+        /// The job's output directory, OUT/JOB.
+        job_dir: PathBuf,
+        /// The night [default: the newest complete one].
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// Nights in the trends, this one included.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..))]
+        nights: u16,
+    },
     /// Check the job file, SQL files, params and input schemas without running.
     Check {
         job: PathBuf,
@@ -522,6 +534,15 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
                 &job, &opts, from, to, force, log_format, report,
             ))
             .await?;
+            Ok(())
+        }
+        Command::Report {
+            job_dir,
+            as_of,
+            nights,
+        } => {
+            let path = siyu::report::rebuild(&job_dir, as_of, usize::from(nights)).await?;
+            println!("wrote {}", path.display());
             Ok(())
         }
         Command::Check { job, job_args, out } => {

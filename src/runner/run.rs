@@ -155,6 +155,11 @@ pub async fn run_with(
             tables: &tables,
         },
     );
+    // The morning report goes with the tables, published atomically with them. It is
+    // for people: a report that cannot be made is a warning, never a failed night.
+    if let Err(e) = crate::report::write_for_run(&staging.dir, &manifest, &job_dir).await {
+        warn!("report.html not written: {e}");
+    }
     let published = staging.publish(&manifest)?;
     info!(path = %published.display(), seconds = format!("{:.3}", started.elapsed().as_secs_f64()), "published");
     after_publish(&job_dir, as_of, opts.keep_nights.or(p.job().keep_nights));

@@ -76,9 +76,14 @@ fn sigkill_anywhere_in_the_nightly_job_leaves_the_previous_output_whole() {
         let visible: Vec<String> = fs::read_dir(d.join("out/nightly"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.starts_with('.'))
+            .filter(|n| !n.starts_with('.') && n != "LATEST")
             .collect();
         assert_eq!(visible, [format!("as_of={AS_OF}")], "{point}");
+        assert_eq!(
+            fs::read_to_string(d.join("out/nightly/LATEST")).unwrap(),
+            format!("as_of={AS_OF}\n"),
+            "{point}: LATEST still names the published night"
+        );
     }
 
     // The next run cleans up and publishes the new output whole.

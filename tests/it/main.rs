@@ -25,6 +25,7 @@ mod outreach;
 mod recommend;
 mod record;
 mod registry;
+mod report;
 mod returns;
 mod rules_cli;
 mod run;

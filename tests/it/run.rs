@@ -144,7 +144,12 @@ fn publishes_manifest_metadata_and_success_marker() {
     names.sort();
     assert_eq!(
         names,
-        ["_SUCCESS", "_manifest.json", "member_features.parquet"]
+        [
+            "_SUCCESS",
+            "_manifest.json",
+            "member_features.parquet",
+            "report.html"
+        ]
     );
     assert_eq!(fs::metadata(out.join("_SUCCESS")).unwrap().len(), 0);
 
@@ -504,9 +509,14 @@ fn crash_at(point: &str) {
     let visible: Vec<String> = fs::read_dir(d.join("out/tiny"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
+        .filter(|n| !n.starts_with('.') && n != "LATEST")
         .collect();
     assert_eq!(visible, [format!("as_of={AS_OF}")]);
+    assert_eq!(
+        fs::read_to_string(d.join("out/tiny/LATEST")).unwrap(),
+        format!("as_of={AS_OF}\n"),
+        "LATEST still names the published night"
+    );
 
     // The next run succeeds, publishes the new output and removes the leftovers.
     let o = run_tiny(d, &["--param", "spend_window_days=5"]);
