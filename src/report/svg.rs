@@ -205,9 +205,10 @@ pub fn forest(rows: &[Interval]) -> Markup {
     }
 }
 
-/// A sparkline of a series; `flag` marks the last point.
+/// A sparkline of a series on an axis from zero; `flag` marks the last point.
 pub fn sparkline(values: &[f64], flag: bool) -> Markup {
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    // From zero, so a change of a few rows in thousands looks like one.
+    let lo = values.iter().copied().fold(0.0_f64, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let span = (hi - lo).max(1e-9);
     let n = values.len().max(2) - 1;
