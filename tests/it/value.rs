@@ -347,3 +347,106 @@ fn clv_command_compares_predictions_with_the_holdout() {
         text(&bad).contains("--holdout-end 2026-03-01 must be after --calibration-end 2026-03-31")
     );
 }
+
+/// `siyu clv --summary`: a lifetimes-style summary is fitted and scored (the scores are
+/// the library's on the printed parameters), and a bad row is refused naming it.
+#[test]
+fn clv_summary_scores_a_summary_file_and_refuses_bad_rows() {
+    use datafusion::arrow::array::{ArrayRef, Float64Array, StringArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let o = orders();
+    // Summaries from the fixture's purchase days, as of 2026-07-01 (T to 2026-06-30).
+    let mut days: BTreeMap<i64, BTreeSet<NaiveDate>> = BTreeMap::new();
+    for r in &o {
+        days.entry(r.0).or_default().insert(r.1);
+    }
+    let last = day("2026-06-30");
+    let ids: Vec<String> = days.keys().map(|i| i.to_string()).collect();
+    let x: Vec<f64> = days.values().map(|d| (d.len() - 1) as f64).collect();
+    let t_x: Vec<f64> = days
+        .values()
+        .map(|d| (*d.last().unwrap() - *d.first().unwrap()).num_days() as f64)
+        .collect();
+    let t: Vec<f64> = days
+        .values()
+        .map(|d| (last - *d.first().unwrap()).num_days() as f64)
+        .collect();
+    let m: Vec<f64> = x
+        .iter()
+        .map(|&x| if x > 0.0 { 50.0 + x } else { 0.0 })
+        .collect();
+    let write = |path: &std::path::Path, t_x: &[f64]| {
+        write_batch(
+            path,
+            &batch(vec![
+                (
+                    "member_id",
+                    Arc::new(StringArray::from(ids.clone())) as ArrayRef,
+                ),
+                (
+                    "frequency",
+                    Arc::new(Float64Array::from(x.clone())) as ArrayRef,
+                ),
+                (
+                    "recency",
+                    Arc::new(Float64Array::from(t_x.to_vec())) as ArrayRef,
+                ),
+                ("T", Arc::new(Float64Array::from(t.clone())) as ArrayRef),
+                (
+                    "monetary_value",
+                    Arc::new(Float64Array::from(m.clone())) as ArrayRef,
+                ),
+            ]),
+        )
+    };
+    let good = dir.path().join("summary.parquet");
+    write(&good, &t_x);
+    let scores = dir.path().join("scores.parquet");
+    let out = siyu(
+        &[
+            "clv",
+            "--summary",
+            good.to_str().unwrap(),
+            "--out",
+            scores.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    let line = log.lines().find(|l| l.starts_with("bgnbd ")).unwrap();
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let bg = BgNbd {
+        r: num(f[2]),
+        alpha: num(f[4]),
+        a: num(f[6]),
+        b: num(f[8]),
+    };
+    assert!(line.contains("converged true"), "{log}");
+    let rows = text_rows(&scores);
+    assert_eq!(rows.len(), ids.len());
+    for (i, r) in rows.iter().enumerate() {
+        let c = Customer {
+            x: x[i],
+            t_x: t_x[i],
+            t: t[i],
+        };
+        // Printed to 9 decimals: the scores agree with the library to ~1e-7.
+        assert!((num(&r["p_alive"]) - bg.p_alive(&c)).abs() < 1e-6, "{r:?}");
+    }
+
+    // Member 2's recency beyond its age: refused with the row named, exit 3.
+    let mut bad_tx = t_x.clone();
+    let row = ids.iter().position(|i| i == "2").unwrap();
+    bad_tx[row] = t[row] + 5.0;
+    let bad = dir.path().join("bad.parquet");
+    write(&bad, &bad_tx);
+    let out = siyu(&["clv", "--summary", bad.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("row {}:", row + 1)),
+        "{}",
+        text(&out)
+    );
+}
