@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::special::{digamma, ln_gamma, series_tail};
-use super::{CHUNK, Customer, Fit, LOG_BOX, RUNOFF, optim};
+use super::{CHUNK, Customer, Fit};
 
 /// Fitted (or given) BG/NBD parameters. `r`, `alpha`: shape and rate of the gamma
 /// distribution of purchase rates λ (`alpha` in the time unit of the data, days here);
@@ -342,17 +342,11 @@ pub fn fit_bgnbd(customers: &[Customer]) -> Fit<BgNbd> {
         fit.log_likelihood = -groups.neg_mean_ll(&start, &mut grad) * n;
         return fit;
     }
-    let lower = start.map(|s| s - LOG_BOX);
-    let upper = start.map(|s| s + LOG_BOX);
-    let out = optim::minimize(|th, g| groups.neg_mean_ll(th, g), start, lower, upper);
-    let ran_off = out
-        .x
-        .iter()
-        .zip(&start)
-        .any(|(x, s)| (x - s).abs() > RUNOFF);
-    fit.params = to_params(&out.x);
-    fit.log_likelihood = -out.f * n;
-    fit.iterations = out.iterations;
-    fit.converged = out.converged && !out.at_bound && !ran_off && out.f.is_finite();
+    super::fit_in_box(
+        |th, g| groups.neg_mean_ll(th, g),
+        start,
+        to_params,
+        &mut fit,
+    );
     fit
 }

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::special::{digamma, ln_gamma};
-use super::{CHUNK, Fit, LOG_BOX, RUNOFF, optim};
+use super::{CHUNK, Fit};
 
 /// Gamma-Gamma parameters: spend per transaction ~ Gamma(shape `p`, rate ν) and, across
 /// customers, ν ~ Gamma(shape `q`, rate `v`) (`v` in money units).
@@ -185,18 +185,11 @@ pub fn fit_gamma_gamma(spend: &[(f64, f64)]) -> Fit<GammaGamma> {
     if groups.customers == 0 {
         return fit;
     }
-    let n = groups.customers as f64;
-    let lower = start.map(|s| s - LOG_BOX);
-    let upper = start.map(|s| s + LOG_BOX);
-    let out = optim::minimize(|th, g| groups.neg_mean_ll(th, g), start, lower, upper);
-    let ran_off = out
-        .x
-        .iter()
-        .zip(&start)
-        .any(|(x, s)| (x - s).abs() > RUNOFF);
-    fit.params = to_params(&out.x);
-    fit.log_likelihood = -out.f * n;
-    fit.iterations = out.iterations;
-    fit.converged = out.converged && !out.at_bound && !ran_off && out.f.is_finite();
+    super::fit_in_box(
+        |th, g| groups.neg_mean_ll(th, g),
+        start,
+        to_params,
+        &mut fit,
+    );
     fit
 }

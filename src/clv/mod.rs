@@ -107,6 +107,30 @@ pub struct Fit<P> {
     pub converged: bool,
 }
 
+/// Minimise a mean negative log-likelihood over log-parameters inside the box
+/// `start ± LOG_BOX` and fill `fit` with the result: parameters, total log-likelihood over
+/// `fit.customers`, iterations, and converged — false at the box, after a run-off (a
+/// log-parameter more than `RUNOFF` from its start) or a non-finite objective.
+fn fit_in_box<const N: usize, P>(
+    neg_mean_ll: impl FnMut(&[f64; N], &mut [f64; N]) -> f64,
+    start: [f64; N],
+    to_params: impl Fn(&[f64; N]) -> P,
+    fit: &mut Fit<P>,
+) {
+    let lower = start.map(|s| s - LOG_BOX);
+    let upper = start.map(|s| s + LOG_BOX);
+    let out = optim::minimize(neg_mean_ll, start, lower, upper);
+    let ran_off = out
+        .x
+        .iter()
+        .zip(&start)
+        .any(|(x, s)| (x - s).abs() > RUNOFF);
+    fit.params = to_params(&out.x);
+    fit.log_likelihood = -out.f * fit.customers as f64;
+    fit.iterations = out.iterations;
+    fit.converged = out.converged && !out.at_bound && !ran_off && out.f.is_finite();
+}
+
 /// Discounted expected purchases over `horizon_days`, for an alive customer: the sum over
 /// months i = 1..⌈horizon/30⌉ of (N(tᵢ) − N(tᵢ₋₁)) / (1 + d)^i, tᵢ = min(30 i, horizon).
 fn discounted_purchases(bg: &BgNbd, x: f64, big_t: f64, horizon_days: f64, d: f64) -> f64 {
