@@ -41,10 +41,7 @@ pub async fn run(opts: &Options) -> Result<String> {
         )));
     }
     let sources = crate::input::Sources::merge(&BTreeMap::new(), Some(&opts.input_dir), &[])?;
-    let inputs = crate::input::discover(&sources).map_err(|problems| {
-        let first = problems[0].clone();
-        SiyuError { problems, ..first }
-    })?;
+    let inputs = crate::input::discover(&sources).map_err(SiyuError::many)?;
     let ctx = SessionContext::new();
     crate::input::register(&ctx, &inputs, &opts.timezone)?;
 
@@ -202,10 +199,7 @@ async fn sql_frame(
         text: text.to_string(),
     };
     let params = BTreeMap::from([("as_of".to_string(), ParamValue::Date(as_of))]);
-    let query = crate::sql::prepare(&source, &params).map_err(|problems| {
-        let first = problems[0].clone();
-        SiyuError { problems, ..first }
-    })?;
+    let query = crate::sql::prepare(&source, &params).map_err(SiyuError::many)?;
     let state = ctx.state();
     let plan = state.statement_to_plan(query.statement).await?;
     Ok(DataFrame::new(state, plan))
@@ -323,7 +317,7 @@ pub async fn summary(opts: &SummaryOptions) -> Result<String> {
         .filter(|(c, m)| c.x > 0.0 && **m > 0.0)
         .map(|(c, &m)| (c.x, m))
         .collect();
-    let monthly = (1.0 + opts.discount_rate_annual).powf(1.0 / 12.0) - 1.0;
+    let monthly = super::members::monthly_rate(opts.discount_rate_annual);
 
     let started = std::time::Instant::now();
     let bg = fit_bgnbd(&customers);

@@ -44,8 +44,13 @@ pub struct ValueSettings {
 impl ValueSettings {
     /// The monthly discount rate equivalent to the annual one.
     pub fn monthly_discount(&self) -> f64 {
-        (1.0 + self.discount_rate_annual).powf(1.0 / 12.0) - 1.0
+        monthly_rate(self.discount_rate_annual)
     }
+}
+
+/// The monthly rate equivalent to an annual one: (1 + annual)^(1/12) − 1.
+pub fn monthly_rate(annual: f64) -> f64 {
+    (1.0 + annual).powf(1.0 / 12.0) - 1.0
 }
 
 /// A value band: its code and its label (Chinese and English).
