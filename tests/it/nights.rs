@@ -222,6 +222,18 @@ fn backfill_runs_in_order_resumes_and_forces() {
     );
     assert_ne!(run_id("2026-02-02"), second);
 
+    // --as-of does not go with a range.
+    let o = backfill(
+        dir.path(),
+        &job,
+        "2026-02-05",
+        "2026-02-06",
+        &["--as-of", "2026-02-05"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--as-of does not apply"), "{}", text(&o));
+    assert!(!nights(dir.path()).contains(&"as_of=2026-02-05".to_string()));
+
     // Bad ranges are refused before anything runs.
     let o = backfill(dir.path(), &job, "2026-02-03", "2026-02-01", &[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

@@ -450,3 +450,46 @@ fn clv_summary_scores_a_summary_file_and_refuses_bad_rows() {
         text(&out)
     );
 }
+
+/// A value param out of range is a configuration error before anything runs: exit 2,
+/// the param named, nothing published.
+#[test]
+fn a_bad_value_param_is_refused_and_nothing_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path());
+    let out = dir.path().join("out");
+    for (param, says) in [
+        (
+            "high_potential_share=1.5",
+            "param high_potential_share must be a share in [0, 1]",
+        ),
+        (
+            "clv_horizon_days=0",
+            "param clv_horizon_days must be at least 1 day",
+        ),
+    ] {
+        let o = siyu(
+            &[
+                "run",
+                repo().join("jobs/nightly.toml").to_str().unwrap(),
+                "--as-of",
+                AS_OF,
+                "--input-dir",
+                dir.path().to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--param",
+                "stale_export_fail_days=100000",
+                "--param",
+                param,
+            ],
+            dir.path(),
+        );
+        assert_eq!(o.status.code(), Some(2), "{param}: {}", text(&o));
+        assert!(text(&o).contains(says), "{param}: {}", text(&o));
+        assert!(
+            !out.join(format!("nightly/as_of={AS_OF}")).exists(),
+            "{param}"
+        );
+    }
+}
