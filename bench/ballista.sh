@@ -63,7 +63,7 @@ done
 
 url=$(CONCURRENT_TASKS=${CONCURRENT_TASKS:-1} bash bench/local-cluster.sh start "$work/cluster")
 trap 'bash bench/local-cluster.sh stop "$work/cluster"' EXIT
-pids=($(cat "$work/cluster/pids"))
+pids=($(awk '{print $1}' "$work/cluster/pids"))
 cluster_secs=()
 cluster_rss=()
 for r in $(seq 1 "$runs"); do

@@ -9,7 +9,9 @@
 #   bench/local-cluster.sh kill-scheduler DIR    SIGKILL the scheduler (fault tests)
 #
 # DIR (default: a new temporary directory) holds scheduler.log, executor-N.log,
-# work-N/ (each executor's shuffle files), pids and url. Environment:
+# work-N/ (each executor's shuffle files), pids ("PID START" per line, START being the
+# process's start time from /proc, so a pid the kernel has since given to another process
+# is never signalled) and url. Environment:
 #   SIYU                 the siyu binary [target/release/siyu, else target/debug/siyu]
 #   EXECUTORS            number of executors [2]
 #   CONCURRENT_TASKS     tasks per executor [1]
@@ -57,18 +59,55 @@ ready_status() {
   echo "${2:-000}"
 }
 
+# The start time of process $1 (field 22 of /proc/PID/stat, in clock ticks since boot),
+# or failure when there is no such process. With its pid it names one process for good.
+start_time() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) } # drop "PID (COMM) ": COMM may hold spaces and parentheses
+  set -- $stat
+  echo "${20}"
+}
+
+# Is the process we started as pid $1 at start time $2 still running (not a zombie)?
+# Checking the start time matters: a cluster process that died long ago may have its pid
+# reused by some other process (pid_max is 32768 in many containers, and a CI run spawns
+# tens of thousands), which a bare `kill PID` would then hit.
+ours() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  set -- $stat "$2"
+  [[ $1 != Z && ${20} == "${!#}" ]]
+}
+
+# Record the process just started as $1 in DIR/pids.
+record() {
+  echo "$2 $(start_time "$2" || echo gone)" >>"$1/pids"
+}
+
+# Send signal $2 to line $3 (1-based) of DIR/pids if that process is still ours.
+signal_line() {
+  local dir=$1 sig=$2 n=$3 pid start
+  read -r pid start < <(sed -n "${n}p" "$dir/pids")
+  [[ -n "${pid:-}" ]] || return 2
+  ours "$pid" "$start" || return 1
+  kill "-$sig" "$pid" 2>/dev/null || true
+}
+
 stop() {
-  local dir=$1 pid
+  local dir=$1 n count
   [[ -f "$dir/pids" ]] || return 0
+  count=$(wc -l <"$dir/pids")
   # Executors first, then the scheduler.
-  for pid in $(tac "$dir/pids"); do kill -TERM "$pid" 2>/dev/null || true; done
+  for ((n = count; n >= 1; n--)); do signal_line "$dir" TERM "$n" || true; done
   for _ in $(seq 1 100); do
-    local alive=0
-    for pid in $(cat "$dir/pids"); do kill -0 "$pid" 2>/dev/null && alive=1; done
+    local alive=0 pid start
+    while read -r pid start; do ours "$pid" "$start" && alive=1; done <"$dir/pids"
     [[ $alive == 0 ]] && break
     sleep 0.1
   done
-  for pid in $(cat "$dir/pids"); do kill -KILL "$pid" 2>/dev/null || true; done
+  for ((n = 1; n <= count; n++)); do signal_line "$dir" KILL "$n" || true; done
   rm -f "$dir/pids"
 }
 
@@ -83,7 +122,7 @@ start() {
   local sport; sport=$(free_port one)
   "$siyu" --log-format json cluster scheduler --bind "127.0.0.1:$sport" \
     --external-host 127.0.0.1 --min-executors "$n" >"$dir/scheduler.log" 2>&1 &
-  echo $! >>"$dir/pids"
+  record "$dir" $!
   local i
   for i in $(seq 1 "$n"); do
     local port; port=$(free_port pair)
@@ -92,13 +131,14 @@ start() {
     "$siyu" --log-format json cluster executor --scheduler "127.0.0.1:$sport" \
       --bind "127.0.0.1:$port" --work-dir "$dir/work-$i" --concurrent-tasks "$tasks" \
       "${mem[@]}" >"$dir/executor-$i.log" 2>&1 &
-    echo $! >>"$dir/pids"
+    record "$dir" $!
   done
   local deadline=$((SECONDS + wait))
   until [[ $(ready_status "$sport") == 200 ]]; do
-    for pid in $(cat "$dir/pids"); do
-      kill -0 "$pid" 2>/dev/null || { tail -n 20 "$dir"/*.log >&2; stop "$dir"; die "a cluster process exited during start (logs in $dir)"; }
-    done
+    local pid start
+    while read -r pid start; do
+      ours "$pid" "$start" || { tail -n 20 "$dir"/*.log >&2; stop "$dir"; die "a cluster process exited during start (logs in $dir)"; }
+    done <"$dir/pids"
     if ((SECONDS >= deadline)); then
       tail -n 20 "$dir"/*.log >&2; stop "$dir"; die "not ready after ${wait}s (logs in $dir)"
     fi
@@ -114,11 +154,13 @@ case "${1:-}" in
   stop) [[ -n "${2:-}" ]] || die "usage: $0 stop DIR"; stop "$2" ;;
   kill-executor)
     [[ -n "${2:-}" && -n "${3:-}" ]] || die "usage: $0 kill-executor DIR N"
-    pid=$(sed -n "$(( $3 + 1 ))p" "$2/pids"); [[ -n "$pid" ]] || die "no executor $3"
-    kill -KILL "$pid" ;;
+    rc=0; signal_line "$2" KILL "$(( $3 + 1 ))" || rc=$?
+    ((rc != 2)) || die "no executor $3"
+    ((rc == 0)) || die "executor $3 is not running" ;;
   kill-scheduler)
     [[ -n "${2:-}" ]] || die "usage: $0 kill-scheduler DIR"
-    pid=$(sed -n 1p "$2/pids"); [[ -n "$pid" ]] || die "no scheduler"
-    kill -KILL "$pid" ;;
+    rc=0; signal_line "$2" KILL 1 || rc=$?
+    ((rc != 2)) || die "no scheduler"
+    ((rc == 0)) || die "the scheduler is not running" ;;
   *) echo "usage: $0 start [DIR] | stop DIR | kill-executor DIR N | kill-scheduler DIR" >&2; exit 2 ;;
 esac
