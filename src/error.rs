@@ -26,6 +26,10 @@ pub enum ErrorClass {
     Runtime,
     /// Writing or publishing outputs failed (exit 5).
     Publish,
+    /// A data test with severity `error` failed on the night's tables (exit 6): the
+    /// inputs passed the contract, but what the SQL computed from them did not pass the
+    /// job's own tests (`[tests]`).
+    DataTest,
     /// The run was stopped by SIGINT (exit 130) or SIGTERM (exit 143): 128 + the
     /// signal's number, as shells report a process a signal ended.
     Interrupted(Signal),
@@ -63,6 +67,7 @@ impl ErrorClass {
             ErrorClass::Input => 3,
             ErrorClass::Runtime => 4,
             ErrorClass::Publish => 5,
+            ErrorClass::DataTest => 6,
             ErrorClass::Interrupted(signal) => signal.exit_code(),
         }
     }
@@ -84,6 +89,7 @@ impl ErrorClass {
             ErrorClass::Input => "input",
             ErrorClass::Runtime => "runtime",
             ErrorClass::Publish => "publish",
+            ErrorClass::DataTest => "data_test",
             ErrorClass::Interrupted(_) => "interrupted",
         }
     }

@@ -24,6 +24,13 @@
 //! tables = ["member_features"]
 //! keys = { member_features = ["member_id"] }   # optional: the columns that identify a row
 //! keep_nights = 30                             # optional: remove older complete nights
+//!
+//! [tests]                                      # optional: data tests (crate::datatest)
+//! dirs = ["../sql/tests"]                      # singular tests: each *.sql returns failing rows
+//! [[tests.checks]]                             # generic tests
+//! test = "unique"
+//! table = "member_features"
+//! columns = ["member_id"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -64,6 +71,10 @@ pub struct Job {
     pub salt: String,
     /// `[engine]`: where the SQL runs unless `--engine` / `--scheduler` say otherwise.
     pub engine: crate::engine::EngineDecl,
+    /// `[tests]`: the data tests run on every night's tables (`crate::datatest`).
+    pub tests: crate::datatest::TestsDecl,
+    /// `[tests] dirs`, resolved against the job file.
+    pub test_dirs: Vec<PathBuf>,
 }
 
 /// A declared, typed parameter.
@@ -239,6 +250,8 @@ struct RawJob {
     publish: RawPublish,
     #[serde(default)]
     engine: crate::engine::EngineDecl,
+    #[serde(default)]
+    tests: crate::datatest::TestsDecl,
 }
 
 #[derive(Deserialize)]
@@ -453,6 +466,8 @@ impl Job {
             inputs,
             params,
             sql_dirs: raw.sql.dirs.iter().map(|d| base.join(d)).collect(),
+            test_dirs: raw.tests.dirs.iter().map(|d| base.join(d)).collect(),
+            tests: raw.tests,
             steps,
             publish,
             publish_keys: raw.publish.keys,

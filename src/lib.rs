@@ -20,6 +20,7 @@ pub mod clv;
 pub mod columns;
 pub mod contract;
 pub mod dag;
+pub mod datatest;
 pub mod engine;
 pub mod error;
 pub mod failpoint;

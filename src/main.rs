@@ -101,6 +101,17 @@ enum Command {
         #[arg(long, default_value = "out")]
         out: PathBuf,
     },
+    /// Run the job's data tests ([tests]) on a published night: the newest complete
+    /// one, or --as-of. Prints every test's outcome; exits 6 if a test with severity
+    /// error fails, as a run would. Writes nothing.
+    Test {
+        job: PathBuf,
+        #[command(flatten)]
+        job_args: JobArgs,
+        /// The output root the job publishes to.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+    },
     /// Print the steps in execution order with what each reads and writes.
     Plan {
         job: PathBuf,
@@ -572,6 +583,38 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
             let opts = job_args.options(out, memory_limit);
             print!("{}", runner::explain(&job, &step, &opts, analyze).await?);
             Ok(())
+        }
+        Command::Test { job, job_args, out } => {
+            let opts = job_args.options(out, None);
+            let report = runner::test::test(&job, &opts).await?;
+            println!("night as_of={} ({})", report.as_of, report.night.display());
+            for r in &report.records {
+                println!(
+                    "{:<5} {}  {} ({} {}, warn_if {}, error_if {})",
+                    r.status.to_uppercase(),
+                    r.test,
+                    r.message,
+                    r.kind,
+                    r.severity,
+                    r.warn_if,
+                    r.error_if
+                );
+                for line in r.sample.iter().flat_map(|s| s.lines()) {
+                    println!("        {line}");
+                }
+            }
+            let count = |s: &str| report.records.iter().filter(|r| r.status == s).count();
+            println!(
+                "{} tests: {} pass, {} warn, {} error",
+                report.records.len(),
+                count("pass"),
+                count("warn"),
+                count("error")
+            );
+            match siyu::datatest::failure(&report.records) {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
         }
         Command::Plan {
             job,

@@ -200,6 +200,42 @@ pub enum StepDetails {
     Segment(Box<SegmentDetails>),
     Rules(RulesDetails),
     Outreach(OutreachDetails),
+    DataTests(DataTestsDetails),
+}
+
+/// The data tests step: every test's outcome (`src/datatest.rs`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataTestsDetails {
+    pub tests: Vec<DataTestRecord>,
+}
+
+/// One data test's outcome, as the manifest and the `data_tests` table hold it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataTestRecord {
+    /// The test's name: a singular test's file stem, `<kind>:<table>.<column>` for a generic one.
+    pub test: String,
+    /// `unique`, `not_null`, `accepted_values`, `relationships`, `row_count_change` or `singular`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// `warn` or `error`.
+    pub severity: String,
+    pub warn_if: String,
+    pub error_if: String,
+    /// Failing rows (for `row_count_change`, 1 when the count moved too far).
+    pub failures: u64,
+    /// `pass`, `warn` or `error`.
+    pub status: String,
+    pub message: String,
+    /// The first failing rows, `column=value` pairs, one row per line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<String>,
+    /// The job file (a generic test) or the test's SQL file.
+    pub source: String,
 }
 
 /// The data quality step: every check's counts.

@@ -112,6 +112,44 @@ pub fn recommendations(item_column: &str) -> SchemaRef {
     ])
 }
 
+/// `tag_dictionary`: one row per member-level tag (`step::dictionary`).
+pub fn tag_dictionary() -> SchemaRef {
+    schema(vec![
+        req("tag", Utf8),
+        req("name_zh", Utf8),
+        req("definition", Utf8),
+        req("data_type", Utf8),
+        req("allowed_values", allowed_values()),
+        req("params", list_utf8()),
+        req("sql_file", Utf8),
+        req("tracks_changes", Boolean),
+        as_of_field(),
+    ])
+}
+
+/// The `allowed_values` of a tag: (value, label_zh, label_en), empty for an open set.
+pub fn allowed_values() -> DataType {
+    list_of(DataType::Struct(
+        vec![
+            Field::new("value", Utf8, false),
+            Field::new("label_zh", Utf8, false),
+            Field::new("label_en", Utf8, false),
+        ]
+        .into(),
+    ))
+}
+
+/// The `message_fields` of an outreach row: (name, value) pairs, sorted by name.
+pub fn message_fields() -> DataType {
+    list_of(DataType::Struct(
+        vec![
+            Field::new("name", Utf8, false),
+            Field::new("value", Utf8, false),
+        ]
+        .into(),
+    ))
+}
+
 /// `outreach`: one row per contact (and holdout); `send_at` in the job's `timezone`.
 pub fn outreach(timezone: &str) -> SchemaRef {
     let local = DataType::Timestamp(TimeUnit::Microsecond, Some(timezone.into()));
@@ -125,8 +163,12 @@ pub fn outreach(timezone: &str) -> SchemaRef {
         req("reasons", list_utf8()),
         opt("offer", Utf8),
         req("recommended_products", list_utf8()),
+        req("message_fields", message_fields()),
         opt("segment_id", Utf8),
+        opt("segment_name", Utf8),
         opt("tier", Utf8),
+        opt("lifecycle_stage", Utf8),
+        opt("journey_stage", Utf8),
         opt("store_id", Utf8),
         opt("guide_id", Utf8),
         req("holdout", Boolean),
@@ -215,6 +257,25 @@ pub fn data_quality() -> SchemaRef {
     ])
 }
 
+/// `data_tests`: one row per data test of the night (`src/datatest.rs`).
+pub fn data_tests() -> SchemaRef {
+    schema(vec![
+        req("test", Utf8),
+        req("kind", Utf8),
+        opt("table_name", Utf8),
+        opt("column_name", Utf8),
+        req("severity", Utf8),
+        req("warn_if", Utf8),
+        req("error_if", Utf8),
+        req("failures", Int64),
+        req("status", Utf8),
+        req("message", Utf8),
+        opt("sample", Utf8),
+        req("source", Utf8),
+        as_of_field(),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +317,8 @@ mod tests {
             ("data_quality", names(&data_quality())),
             ("member_value", names(&member_value())),
             ("clv_model", names(&clv_model())),
+            ("data_tests", names(&data_tests())),
+            ("tag_dictionary", names(&tag_dictionary())),
         ] {
             assert_eq!(
                 documented(table),
@@ -276,7 +339,16 @@ mod tests {
             .collect();
         assert_eq!(
             nullable,
-            ["offer", "segment_id", "tier", "store_id", "guide_id"]
+            [
+                "offer",
+                "segment_id",
+                "segment_name",
+                "tier",
+                "lifecycle_stage",
+                "journey_stage",
+                "store_id",
+                "guide_id"
+            ]
         );
         assert!(matches!(
             s.field_with_name("send_at").unwrap().data_type(),

@@ -82,7 +82,11 @@ SELECT
             'buys ' || e.category || ', on promotion in ' || t.festival
         END
     ) AS reasons,
-    NULLIF(t.offer, '') AS offer
+    NULLIF(t.offer, '') AS offer,
+    -- Message fields (docs/outreach.md).
+    t.festival AS msg_festival,
+    CAST(t.starts AS VARCHAR) AS msg_festival_starts,
+    e.category AS msg_category
 FROM eligible e
 CROSS JOIN tonight t
 JOIN current_members m ON m.member_id = e.member_id

@@ -44,7 +44,9 @@ SELECT
         'joined ' || CAST(j.days_member AS VARCHAR) || ' days ago via ' || j.channel || ', no order yet',
         'first-order rate of ' || j.channel || ' members '
             || CAST(CAST(ROUND(COALESCE(r.rate, 0.5) * 100) AS BIGINT) AS VARCHAR) || '%'
-    ) AS reasons
+    ) AS reasons,
+    -- Message fields (docs/outreach.md).
+    CAST(j.days_member AS VARCHAR) AS msg_days_since_joined
 FROM joined j
 JOIN member_tags t ON t.member_id = j.member_id
 LEFT JOIN rates r ON r.channel = j.channel

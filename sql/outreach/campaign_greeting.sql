@@ -27,6 +27,10 @@ SELECT
                      || CAST(days_to_anniversary AS VARCHAR) || ' days'
         END,
         'tier=' || tier
-    ) AS reasons
+    ) AS reasons,
+    -- Message fields (docs/outreach.md): what the greeting is for and when.
+    CASE WHEN birthday_soon THEN 'birthday' ELSE 'anniversary' END AS msg_occasion,
+    CAST(CASE WHEN birthday_soon THEN days_to_birthday ELSE days_to_anniversary END AS VARCHAR) AS msg_days_to_occasion,
+    CASE WHEN anniversary_soon THEN CAST(membership_years AS VARCHAR) END AS msg_membership_years
 FROM member_tags
 WHERE birthday_soon OR anniversary_soon

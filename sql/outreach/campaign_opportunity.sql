@@ -74,7 +74,10 @@ SELECT
         'new in ' || b.category || ': '
             || array_to_string(array_slice(n.names, 1, $opportunity_products), ', ')
     ) AS reasons,
-    array_slice(n.products, 1, $opportunity_products) AS recommended_products
+    array_slice(n.products, 1, $opportunity_products) AS recommended_products,
+    -- Message fields (docs/outreach.md): the category and the new products' names.
+    b.category AS msg_category,
+    array_to_string(array_slice(n.names, 1, $opportunity_products), '、') AS msg_product_names
 FROM best b
 JOIN new_categories n ON n.category = b.category
 WHERE b.pick = 1

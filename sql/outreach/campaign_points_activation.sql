@@ -56,7 +56,12 @@ SELECT
         WHEN t.points_balance >= $points_close_from AND t.points_balance < $points_redeem_threshold
             THEN $points_offer_close
         ELSE $points_offer_follow_up
-    END AS offer
+    END AS offer,
+    -- Message fields (docs/outreach.md): the balance, and how far the threshold is.
+    CAST(t.points_balance AS VARCHAR) AS msg_points_balance,
+    CAST($points_redeem_threshold AS VARCHAR) AS msg_points_threshold,
+    CASE WHEN t.points_balance < $points_redeem_threshold
+        THEN CAST($points_redeem_threshold - t.points_balance AS VARCHAR) END AS msg_points_to_threshold
 FROM member_tags t
 LEFT JOIN follow_up f ON f.member_id = t.member_id
 WHERE (t.points_balance >= $points_close_from AND t.points_balance < $points_redeem_threshold)

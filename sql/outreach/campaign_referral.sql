@@ -20,7 +20,9 @@ SELECT
         END,
         CAST(community_interactions AS VARCHAR) || ' community interactions in '
             || CAST($community_window_days AS VARCHAR) || ' days'
-    ) AS reasons
+    ) AS reasons,
+    -- Message fields (docs/outreach.md).
+    CAST(invites_converted AS VARCHAR) AS msg_invitees_converted
 FROM member_tags
 WHERE (community_role = 'top' OR invites_converted > 0)
   AND churn_risk IN ('none', 'light')

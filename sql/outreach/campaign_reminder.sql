@@ -20,6 +20,10 @@ SELECT
         WHEN 'B' THEN '积分兑礼 redeem a gift now'
         WHEN 'C' THEN '积分+现金换购 points + cash'
         ELSE '消费赚积分 earn before they lapse'
-    END AS offer
+    END AS offer,
+    -- Message fields (docs/outreach.md): the points at stake and their date.
+    CAST(points_expiring AS VARCHAR) AS msg_points_expiring,
+    CAST(points_expiring_at AS VARCHAR) AS msg_points_expiring_at,
+    CAST(points_balance AS VARCHAR) AS msg_points_balance
 FROM member_tags
 WHERE points_expiring > 0

@@ -23,7 +23,10 @@ SELECT
             || '-day second-order window'
     ) AS reasons,
     CASE WHEN aov < $second_order_value_cut THEN $second_order_offer_small
-         ELSE $second_order_offer_large END AS offer
+         ELSE $second_order_offer_large END AS offer,
+    -- Message fields (docs/outreach.md): the first order, to thank for it.
+    CAST(last_order_date AS VARCHAR) AS msg_first_order_date,
+    CAST(ROUND(aov, 2) AS VARCHAR) AS msg_first_order_amount
 FROM member_tags
 WHERE orders_all_time = 1
   AND recency_days >= $second_order_from_days

@@ -56,5 +56,8 @@ SELECT
             || CAST(CAST(ROUND(next_from) AS BIGINT) AS VARCHAR) || ' in '
             || CAST($pyramid_window_days AS VARCHAR) || ' days',
         'lifecycle=' || lifecycle_stage
-    ) AS reasons
+    ) AS reasons,
+    -- Message fields (docs/outreach.md): the next tier and the spend still missing.
+    next_label AS msg_next_tier,
+    CAST(CAST(CEIL(next_from - tier_spend) AS BIGINT) AS VARCHAR) AS msg_amount_to_next_tier
 FROM candidates

@@ -39,6 +39,9 @@ SELECT
         WHEN 'severe' THEN $winback_offer_severe
         WHEN 'moderate' THEN $winback_offer_moderate
         ELSE $winback_offer_light
-    END AS offer
+    END AS offer,
+    -- Message fields (docs/outreach.md): since when the member has been away.
+    CAST(last_order_date AS VARCHAR) AS msg_last_order_date,
+    CAST(recency_days AS VARCHAR) AS msg_days_since_last_order
 FROM member_tags
 WHERE churn_risk IN ('light', 'moderate', 'severe')

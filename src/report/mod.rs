@@ -238,6 +238,7 @@ th { color:var(--muted); font-weight:600; }
 .flagged { color:var(--down); font-weight:600; }
 .muted { color:var(--muted); } .warn { color:#8a5300; }
 ul.warnings li { margin:2px 0; }
+tr.status-warn td:first-child { color:#b45309; font-weight:bold; }
 @media (max-width:600px) { body { font-size:14px; } main { padding:8px; } section { padding:10px; } }
 "#;
 
@@ -293,6 +294,21 @@ fn missing(table: &str) -> Markup {
     html! { p.muted { "本作业未发布 " code { (table) } " — not published by this job." } }
 }
 
+/// The night's data test outcomes, warnings first, from the manifest; `None` when the job
+/// has no tests.
+fn data_tests(m: &Manifest) -> Option<Vec<crate::manifest::DataTestRecord>> {
+    let mut tests = m.steps.iter().find_map(|s| match &s.details {
+        Some(crate::manifest::StepDetails::DataTests(d)) => Some(d.tests.clone()),
+        _ => None,
+    })?;
+    tests.sort_by(|a, b| {
+        (a.status == "pass")
+            .cmp(&(b.status == "pass"))
+            .then(a.test.cmp(&b.test))
+    });
+    Some(tests)
+}
+
 async fn run_section(night: &Night, m: &Manifest) -> Result<Markup> {
     let dq = night
         .rows(
@@ -339,6 +355,24 @@ async fn run_section(night: &Night, m: &Manifest) -> Result<Markup> {
                         }
                     } }
                 }
+            },
+        }
+        h3 { "数据测试 Data tests" }
+        @match data_tests(m) {
+            None => p.muted { "本作业没有数据测试 — the job has no data tests ([tests], README \"Adding a test\")." },
+            Some(tests) => {
+                @let warned = tests.iter().filter(|t| t.status != "pass").count();
+                p { (tests.len()) " 项测试 tests; " (warned) " 项警告 warned"
+                    @if warned == 0 { " — 全部通过 all pass." } @else { ":" } }
+                div.scroll { table.data-tests {
+                    tr { th { "结果 status" } th style="text-align:left" { "测试 test" } th { "失败行 failing rows" } th style="text-align:left" { "说明 message" } }
+                    @for t in &tests {
+                        tr class=(format!("status-{}", t.status)) {
+                            td { (t.status) } td style="text-align:left" { (t.test) }
+                            td { (num(t.failures as f64, 0)) } td style="text-align:left" { (t.message) }
+                        }
+                    }
+                } }
             },
         }
         h3 { "步骤时间线 Step timeline" }

@@ -17,6 +17,7 @@ pub mod prepare;
 pub mod record;
 pub mod run;
 pub mod sink;
+pub mod test;
 
 use std::path::PathBuf;
 

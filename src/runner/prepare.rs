@@ -92,6 +92,21 @@ pub async fn prepare(
         }
     }
 
+    let previous = crate::publish::previous_run(&opts.out.join(&job.name), as_of);
+    if !job.tests.checks.is_empty() || !job.test_dirs.is_empty() {
+        match crate::datatest::build(&job.tests, &job.path, &job.test_dirs, &params) {
+            Ok(tests) => steps.push(JobStep {
+                kind: step::tests::KIND,
+                source: Location::file(&job_file),
+                step: Box::new(step::tests::TestsStep {
+                    tests,
+                    previous_dir: previous.as_ref().map(|(_, d)| d.clone()),
+                }),
+            }),
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+
     let input_names: BTreeSet<String> = crate::contract::TABLES
         .iter()
         .map(|t| t.name.to_string())
@@ -111,7 +126,6 @@ pub async fn prepare(
         .iter()
         .map(|t| (format!("previous_{t}"), t.clone()))
         .collect();
-    let previous = crate::publish::previous_run(&opts.out.join(&job.name), as_of);
     let schedule = match dag::schedule(&nodes, &input_names, &aliases) {
         Ok(s) => Some(s),
         Err(mut p) => {

@@ -7,6 +7,7 @@
 //! data quality checks). A new step kind is a module here plus one entry in
 //! [`registry::Registry::builtin`]; the runner does not change.
 
+pub mod dictionary;
 pub mod outreach;
 pub mod quality;
 pub mod recommend;
@@ -14,6 +15,7 @@ pub mod registry;
 pub mod rules;
 pub mod segment;
 pub mod sql;
+pub mod tests;
 pub mod value;
 
 use std::collections::BTreeMap;

@@ -64,6 +64,11 @@ impl Registry {
                 StepKind::declared::<super::segment::SegmentStep>(),
                 StepKind::declared::<super::outreach::OutreachStep>(),
                 StepKind::declared::<super::value::ValueStep>(),
+                StepKind {
+                    name: super::dictionary::KIND,
+                    implicit: false,
+                    build: super::dictionary::DictionaryStep::build,
+                },
             ],
         }
     }

@@ -9,6 +9,8 @@ mod bench_smoke;
 mod cluster;
 mod community;
 mod crash;
+mod crm;
+mod datatests;
 mod determinism;
 mod diagnosis;
 mod errors;

@@ -38,7 +38,9 @@
 //!
 //! A campaign table has one row per eligible member: `member_id`, `score` (higher =
 //! contact first), and optionally `reasons` (list of text), `offer` (text; wins over the
-//! job file's offers) and `recommended_products` (list of text).
+//! job file's offers), `recommended_products` (list of text) and any number of `msg_*`
+//! columns: each is a field of the row's `message_fields` (name → value, as text, sorted
+//! by name), which a message template fills in; the chosen offer is the field `offer`.
 //!
 //! A picked member's offer: the table's `offer` if not null, else `offers_by_price` when
 //! the campaign declares it and the member's `price_sensitivity` (tags table; null for
@@ -67,6 +69,10 @@ use params::CampaignDecl;
 pub use params::OutreachStep;
 
 const KIND: &str = "outreach";
+
+/// A campaign table's columns with this prefix are message fields: `msg_points_expiring`
+/// is the field `points_expiring` of the row's `message_fields`.
+pub const MESSAGE_FIELD_PREFIX: &str = "msg_";
 
 /// The member_tags columns the step reads.
 const TAG_COLUMNS: [&str; 4] = ["member_id", "tier", "segment_id", "peak_hour"];
@@ -193,8 +199,18 @@ impl Step for OutreachStep {
                 + tags
                     .iter()
                     .map(|t| {
-                        t.tier.as_ref().map_or(0, String::capacity)
-                            + t.segment_id.as_ref().map_or(0, String::capacity)
+                        [
+                            &t.tier,
+                            &t.segment_id,
+                            &t.store_id,
+                            &t.guide_id,
+                            &t.segment_name,
+                            &t.lifecycle_stage,
+                            &t.journey_stage,
+                        ]
+                        .iter()
+                        .map(|s| s.as_ref().map_or(0, String::capacity))
+                        .sum::<usize>()
                     })
                     .sum::<usize>();
             held.set(holding)?;

@@ -9,8 +9,8 @@ use datafusion::arrow::array::{Array, AsArray, BooleanArray, ListArray, RecordBa
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::logical_expr::{Expr, cast, col, lit};
 
-use super::OutreachStep;
 use super::params::CampaignDecl;
+use super::{MESSAGE_FIELD_PREFIX, OutreachStep};
 use crate::error::{Result, SiyuError};
 use crate::held::{string_bytes, vec_bytes};
 use crate::outreach::{Candidate, Channel, Member};
@@ -22,6 +22,10 @@ pub(super) struct Loaded {
     pub reasons: Vec<Vec<String>>,
     pub offers: Vec<Option<String>>,
     pub products: Vec<Vec<String>>,
+    /// The campaign table's `msg_*` columns, without the prefix, sorted.
+    pub field_names: Vec<String>,
+    /// Per candidate, the value of each of `field_names` as text.
+    pub fields: Vec<Vec<Option<String>>>,
     pub unknown_members: u64,
     pub null_scores: u64,
 }
@@ -38,6 +42,12 @@ impl Loaded {
         vec_bytes(&self.candidates)
             + lists(&self.reasons)
             + lists(&self.products)
+            + vec_bytes(&self.fields)
+            + self
+                .fields
+                .iter()
+                .map(|f| vec_bytes(f) + f.iter().flatten().map(String::capacity).sum::<usize>())
+                .sum::<usize>()
             + vec_bytes(&self.offers)
             + self
                 .offers
@@ -48,8 +58,16 @@ impl Loaded {
     }
 }
 
-/// One row of a campaign table: member index, score, reasons, offer, products.
-type CampaignRow = (usize, f64, Vec<String>, Option<String>, Vec<String>);
+/// One row of a campaign table: member index, score, reasons, offer, products, the
+/// values of its `msg_*` columns.
+type CampaignRow = (
+    usize,
+    f64,
+    Vec<String>,
+    Option<String>,
+    Vec<String>,
+    Vec<Option<String>>,
+);
 
 /// member_tags columns the outreach rows carry.
 #[derive(Default, Clone)]
@@ -63,6 +81,11 @@ pub(super) struct TagRow {
     /// `guide_id`), carried to the list when the tags table has them.
     pub store_id: Option<String>,
     pub guide_id: Option<String>,
+    /// The member's segment name and stages, carried to the list when the tags table has
+    /// them (a CRM shows them beside the message).
+    pub segment_name: Option<String>,
+    pub lifecycle_stage: Option<String>,
+    pub journey_stage: Option<String>,
 }
 
 /// What the history told: members with contacts in the cap window, suppressed ones and
@@ -244,6 +267,11 @@ impl OutreachStep {
             }
         };
         let (store, guide) = (optional("service_store_id"), optional("guide_id"));
+        let (segment_name, lifecycle, journey) = (
+            optional("segment_name"),
+            optional("lifecycle_stage"),
+            optional("journey_stage"),
+        );
         let batches = tags
             .select(vec![
                 cast(col("member_id"), DataType::Utf8).alias("member_id"),
@@ -253,6 +281,9 @@ impl OutreachStep {
                 cast(price, DataType::Float64).alias("price_sensitivity"),
                 cast(store, DataType::Utf8).alias("service_store_id"),
                 cast(guide, DataType::Utf8).alias("guide_id"),
+                cast(segment_name, DataType::Utf8).alias("segment_name"),
+                cast(lifecycle, DataType::Utf8).alias("lifecycle_stage"),
+                cast(journey, DataType::Utf8).alias("journey_stage"),
             ])?
             .collect()
             .await?;
@@ -267,6 +298,9 @@ impl OutreachStep {
             let price = b.column(4).as_primitive::<Float64Type>();
             let store = b.column(5).as_string::<i32>();
             let guide = b.column(6).as_string::<i32>();
+            let segment_name = b.column(7).as_string::<i32>();
+            let lifecycle = b.column(8).as_string::<i32>();
+            let journey = b.column(9).as_string::<i32>();
             for r in 0..b.num_rows() {
                 let Some(&m) = index.get(id.value(r)) else {
                     continue;
@@ -279,6 +313,9 @@ impl OutreachStep {
                     price_sensitivity: (!price.is_null(r)).then(|| price.value(r)),
                     store_id: text(store),
                     guide_id: text(guide),
+                    segment_name: text(segment_name),
+                    lifecycle_stage: text(lifecycle),
+                    journey_stage: text(journey),
                 };
             }
         }
@@ -307,13 +344,24 @@ impl OutreachStep {
                 cast(lit(datafusion::scalar::ScalarValue::Null), t).alias(c)
             }
         };
-        let df = df.select(vec![
+        let mut field_names: Vec<String> = present
+            .iter()
+            .filter_map(|c| c.strip_prefix(MESSAGE_FIELD_PREFIX))
+            .map(str::to_string)
+            .collect();
+        field_names.sort();
+        let mut select = vec![
             cast(col("member_id"), DataType::Utf8).alias("member_id"),
             cast(col("score"), DataType::Float64).alias("score"),
             optional("reasons", crate::columns::list_utf8()),
             optional("offer", DataType::Utf8),
             optional("recommended_products", crate::columns::list_utf8()),
-        ])?;
+        ];
+        for f in &field_names {
+            let c = format!("{MESSAGE_FIELD_PREFIX}{f}");
+            select.push(cast(col(c.as_str()), DataType::Utf8).alias(c));
+        }
+        let df = df.select(select)?;
         let batches = df.collect().await?;
         let mut rows: Vec<CampaignRow> = Vec::new();
         let (mut unknown, mut null_scores) = (0u64, 0u64);
@@ -330,6 +378,9 @@ impl OutreachStep {
             let reasons = b.column(2).as_list::<i32>();
             let offer = b.column(3).as_string::<i32>();
             let products = b.column(4).as_list::<i32>();
+            let fields: Vec<&StringArray> = (0..field_names.len())
+                .map(|i| b.column(5 + i).as_string::<i32>())
+                .collect();
             for r in 0..b.num_rows() {
                 let Some(&m) = (!id.is_null(r)).then(|| index.get(id.value(r))).flatten() else {
                     unknown += 1;
@@ -347,6 +398,10 @@ impl OutreachStep {
                     texts(reasons, r),
                     (!offer.is_null(r)).then(|| offer.value(r).to_string()),
                     texts(products, r),
+                    fields
+                        .iter()
+                        .map(|a| (!a.is_null(r)).then(|| a.value(r).to_string()))
+                        .collect(),
                 ));
             }
         }
@@ -370,10 +425,13 @@ impl OutreachStep {
             reasons: Vec::with_capacity(rows.len()),
             offers: Vec::with_capacity(rows.len()),
             products: Vec::with_capacity(rows.len()),
+            fields: Vec::with_capacity(rows.len()),
+            field_names,
             unknown_members: unknown,
             null_scores,
         };
-        for (member, score, reasons, offer, products) in rows {
+        for (member, score, reasons, offer, products, fields) in rows {
+            loaded.fields.push(fields);
             loaded.candidates.push(Candidate { member, score });
             loaded.reasons.push(reasons);
             loaded.offers.push(offer);

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use chrono::TimeZone;
 use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, ListBuilder, RecordBatch,
-    StringArray, StringBuilder, TimestampMicrosecondArray,
+    StringArray, StringBuilder, StructBuilder, TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 
 use super::OutreachStep;
 use super::params::CampaignDecl;
@@ -17,6 +17,17 @@ use crate::columns::as_of_column;
 use crate::error::Result;
 use crate::outreach::Funnel;
 use crate::step::StepContext;
+
+/// A builder of `message_fields` (`outputs::message_fields`).
+fn message_fields_builder() -> ListBuilder<StructBuilder> {
+    let DataType::List(item) = crate::outputs::message_fields() else {
+        unreachable!("message_fields is a list")
+    };
+    let DataType::Struct(entry) = item.data_type() else {
+        unreachable!("of structs")
+    };
+    ListBuilder::new(StructBuilder::from_fields(entry.clone(), 0)).with_field(item)
+}
 
 impl OutreachStep {
     pub(super) fn outreach_schema(&self, ctx: &StepContext) -> SchemaRef {
@@ -49,6 +60,10 @@ impl OutreachStep {
         let mut window = StringBuilder::with_capacity(n, n * 11);
         let mut reasons = ListBuilder::new(StringBuilder::new());
         let mut products = ListBuilder::new(StringBuilder::new());
+        let mut fields = message_fields_builder();
+        let mut segment_name = StringBuilder::with_capacity(n, n * 8);
+        let mut lifecycle = StringBuilder::with_capacity(n, n * 8);
+        let mut journey = StringBuilder::with_capacity(n, n * 3);
         let (mut rank, mut score, mut holdout, mut send_at, mut priority) = (
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -77,8 +92,36 @@ impl OutreachStep {
                 products.values().append_value(r);
             }
             products.append(true);
+            let mut pairs: Vec<(&str, &str)> = l
+                .field_names
+                .iter()
+                .zip(&l.fields[pick.candidate])
+                .filter_map(|(name, v)| v.as_deref().map(|v| (name.as_str(), v)))
+                .collect();
+            if let Some(o) = chosen_offer
+                && !l.field_names.iter().any(|f| f == "offer")
+            {
+                pairs.push(("offer", o));
+            }
+            pairs.sort_unstable();
+            for (name, value) in pairs {
+                let entry = fields.values();
+                entry
+                    .field_builder::<StringBuilder>(0)
+                    .expect("name")
+                    .append_value(name);
+                entry
+                    .field_builder::<StringBuilder>(1)
+                    .expect("value")
+                    .append_value(value);
+                entry.append(true);
+            }
+            fields.append(true);
             segment.append_option(t.segment_id.as_ref());
+            segment_name.append_option(t.segment_name.as_ref());
             tier.append_option(t.tier.as_ref());
+            lifecycle.append_option(t.lifecycle_stage.as_ref());
+            journey.append_option(t.journey_stage.as_ref());
             store.append_option(t.store_id.as_ref());
             guide.append_option(t.guide_id.as_ref());
             holdout.push(pick.holdout);
@@ -110,8 +153,12 @@ impl OutreachStep {
                 Arc::new(reasons.finish()),
                 Arc::new(offer.finish()),
                 Arc::new(products.finish()),
+                Arc::new(fields.finish()),
                 Arc::new(segment.finish()),
+                Arc::new(segment_name.finish()),
                 Arc::new(tier.finish()),
+                Arc::new(lifecycle.finish()),
+                Arc::new(journey.finish()),
                 Arc::new(store.finish()),
                 Arc::new(guide.finish()),
                 Arc::new(BooleanArray::from(holdout)),
