@@ -19,7 +19,9 @@
 //! # error_if = ">100"
 //! ```
 //!
-//! Failing rows are: for `unique`, the key values that occur more than once; `not_null`,
+//! Failing rows are: for `unique`, the key values that occur more than once (nulls of a
+//! single column are not values, as in dbt; in a key of several columns null is a value,
+//! like `store_outreach`'s null store); `not_null`,
 //! rows where the column is null; `accepted_values`, rows whose value is not listed;
 //! `relationships`, rows whose value is not in the other table; `row_count_change`, 1
 //! when the row count moved from the previous night's by more than `max_change` (0 on a
@@ -252,8 +254,13 @@ pub struct DataTest {
     pub warn_if: Threshold,
     pub error_if: Threshold,
     pub description: String,
-    /// The job file (a generic test) or the SQL file (a singular one).
+    /// The job file (a generic test) or the SQL file (a singular one), as a path, for
+    /// messages.
     pub source: String,
+    /// The same relative to the job file's directory (`nightly.toml`,
+    /// `../sql/tests/x.sql`): what the `data_tests` table publishes, the same whatever
+    /// directory the job is run from.
+    pub source_shown: String,
     /// The other table of a `relationships` test.
     to_table: Option<String>,
     body: Body,
@@ -379,9 +386,9 @@ impl DataTest {
                     // The first rows in order of every column, so a rerun shows the same.
                     let order: Vec<_> = rows
                         .schema()
-                        .fields()
-                        .iter()
-                        .map(|f| datafusion::logical_expr::ident(f.name()).sort(true, true))
+                        .columns()
+                        .into_iter()
+                        .map(|c| datafusion::logical_expr::Expr::Column(c).sort(true, true))
                         .collect();
                     render(
                         &rows
@@ -423,7 +430,7 @@ impl DataTest {
             status: outcome.status.name().to_string(),
             message: outcome.message.clone(),
             sample: (!outcome.sample.is_empty()).then(|| outcome.sample.clone()),
-            source: self.source.clone(),
+            source: self.source_shown.clone(),
         }
     }
 }
@@ -454,7 +461,14 @@ fn render(batches: &[RecordBatch]) -> String {
                 .fields()
                 .iter()
                 .zip(&formatters)
-                .map(|(f, fmt)| format!("{}={}", f.name(), fmt.value(row)))
+                .map(|(f, fmt)| {
+                    // A sample is published: personal data is named, never shown.
+                    if crate::runner::personal_column(f.name(), f.data_type(), true) {
+                        format!("{}=(personal data, not shown)", f.name())
+                    } else {
+                        format!("{}={}", f.name(), fmt.value(row))
+                    }
+                })
                 .collect();
             lines.push(cells.join(", "));
         }
@@ -478,9 +492,14 @@ pub fn build(
     let mut tests = Vec::new();
     let mut problems = Vec::new();
     let source = job_file.display().to_string();
+    let base = job_file.parent().unwrap_or(std::path::Path::new(""));
+    let shown = |p: &std::path::Path| p.strip_prefix(base).unwrap_or(p).display().to_string();
     for (i, c) in decl.checks.iter().enumerate() {
         match generic(c, &source) {
-            Ok(t) => tests.push(t),
+            Ok(mut t) => {
+                t.source_shown = shown(job_file);
+                tests.push(t)
+            }
             Err(m) => problems.push(
                 SiyuError::config(format!("[[tests.checks]] entry {}: {m}", i + 1))
                     .in_file(&source),
@@ -509,6 +528,7 @@ pub fn build(
                 error_if: settings.2,
                 description: settings.3,
                 source: s.path.display().to_string(),
+                source_shown: shown(&s.path),
                 to_table: None,
                 body: Body::Singular(Box::new(query)),
             }),
@@ -592,6 +612,10 @@ fn generic(c: &CheckDecl, source: &str) -> std::result::Result<DataTest, String>
         }
     };
     let t = &c.table;
+    // Quoted, so a column named like a keyword (`user`, `case`) is still a column; the
+    // names are checked identifiers, so quoting cannot be escaped.
+    let q = |name: &str| format!("\"{name}\"");
+    let qt = q(t);
     let (column_text, body) = match c.test {
         GenericKind::Unique => {
             refuse("column (unique takes `columns`)", c.column.is_some())?;
@@ -601,17 +625,22 @@ fn generic(c: &CheckDecl, source: &str) -> std::result::Result<DataTest, String>
             for col in &c.columns {
                 ident(col, "column")?;
             }
-            let cols = c.columns.join(", ");
-            let not_null = c
+            let cols = c
                 .columns
                 .iter()
-                .map(|c| format!("{c} IS NOT NULL"))
+                .map(|c| q(c))
                 .collect::<Vec<_>>()
-                .join(" AND ");
+                .join(", ");
+            // One column: nulls are not values (dbt's rule). Several: null is a value
+            // of a key like (store_id, campaign), and GROUP BY groups nulls together.
+            let nulls = match c.columns.as_slice() {
+                [one] => format!(" WHERE {} IS NOT NULL", q(one)),
+                _ => String::new(),
+            };
             (
                 c.columns.join(","),
                 Body::Generated(format!(
-                    "SELECT {cols}, COUNT(*) AS n_rows FROM {t} WHERE {not_null} GROUP BY {cols} HAVING COUNT(*) > 1 ORDER BY {cols}"
+                    "SELECT {cols}, COUNT(*) AS n_rows FROM {qt}{nulls} GROUP BY {cols} HAVING COUNT(*) > 1"
                 )),
             )
         }
@@ -619,7 +648,7 @@ fn generic(c: &CheckDecl, source: &str) -> std::result::Result<DataTest, String>
             let col = column()?;
             (
                 col.clone(),
-                Body::Generated(format!("SELECT * FROM {t} WHERE {col} IS NULL")),
+                Body::Generated(format!("SELECT * FROM {qt} WHERE {} IS NULL", q(&col))),
             )
         }
         GenericKind::AcceptedValues => {
@@ -636,7 +665,8 @@ fn generic(c: &CheckDecl, source: &str) -> std::result::Result<DataTest, String>
             (
                 col.clone(),
                 Body::Generated(format!(
-                    "SELECT {col} FROM {t} WHERE {col} IS NOT NULL AND CAST({col} AS VARCHAR) NOT IN ({list})"
+                    "SELECT {qc} FROM {qt} WHERE {qc} IS NOT NULL AND CAST({qc} AS VARCHAR) NOT IN ({list})",
+                    qc = q(&col)
                 )),
             )
         }
@@ -653,7 +683,10 @@ fn generic(c: &CheckDecl, source: &str) -> std::result::Result<DataTest, String>
             (
                 col.clone(),
                 Body::Generated(format!(
-                    "SELECT * FROM {t} WHERE {col} IS NOT NULL AND {col} NOT IN (SELECT {to_col} FROM {to_table} WHERE {to_col} IS NOT NULL)"
+                    "SELECT * FROM {qt} WHERE {qc} IS NOT NULL AND {qc} NOT IN (SELECT {qtc} FROM {qtt} WHERE {qtc} IS NOT NULL)",
+                    qc = q(&col),
+                    qtc = q(to_col),
+                    qtt = q(to_table)
                 )),
             )
         }
@@ -697,6 +730,7 @@ fn generic(c: &CheckDecl, source: &str) -> std::result::Result<DataTest, String>
         error_if: threshold(&c.error_if)?,
         description: c.description.clone(),
         source: source.to_string(),
+        source_shown: source.to_string(),
         to_table: c
             .to
             .as_deref()
@@ -941,5 +975,45 @@ mod tests {
         )
         .await;
         assert_eq!((o.failures, o.status), (0, Status::Pass));
+        // Nulls: not values of one column, a value within a key of several.
+        session
+            .sql("CREATE TABLE k (a VARCHAR, \"user\" VARCHAR) AS VALUES ('1', NULL), ('1', NULL), (NULL, 'x'), (NULL, 'x')")
+            .await
+            .unwrap();
+        let o = run("test = \"unique\"\ntable = \"k\"\ncolumns = [\"a\"]", true).await;
+        assert_eq!(o.failures, 1);
+        // `user` is a keyword: the generated SQL quotes every name.
+        let o = run(
+            "test = \"unique\"\ntable = \"k\"\ncolumns = [\"a\", \"user\"]",
+            true,
+        )
+        .await;
+        assert_eq!(o.failures, 2);
+        // Sorted, nulls first.
+        assert_eq!(
+            o.sample,
+            "a=null, user=x, n_rows=2\na=1, user=null, n_rows=2"
+        );
+    }
+
+    /// A published sample never shows personal data, whatever the test selects.
+    #[test]
+    fn samples_name_personal_columns_without_their_values() {
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let b = RecordBatch::try_new(
+            std::sync::Arc::new(Schema::new(vec![
+                Field::new("member_id", DataType::Utf8, false),
+                Field::new("phone", DataType::Utf8, false),
+            ])),
+            vec![
+                std::sync::Arc::new(StringArray::from(vec!["7"])),
+                std::sync::Arc::new(StringArray::from(vec!["13800000000"])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            render(&[b]),
+            "member_id=7, phone=(personal data, not shown)"
+        );
     }
 }

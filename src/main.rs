@@ -588,6 +588,11 @@ async fn dispatch(command: Command, log_format: LogFormat) -> Result<(), SiyuErr
             let opts = job_args.options(out, None);
             let report = runner::test::test(&job, &opts).await?;
             println!("night as_of={} ({})", report.as_of, report.night.display());
+            if report.read_inputs {
+                println!(
+                    "note: tests read input tables as they are now, not cleaned by the data quality checks"
+                );
+            }
             for r in &report.records {
                 println!(
                     "{:<5} {}  {} ({} {}, warn_if {}, error_if {})",

@@ -95,14 +95,47 @@ pub async fn prepare(
     let previous = crate::publish::previous_run(&opts.out.join(&job.name), as_of);
     if !job.tests.checks.is_empty() || !job.test_dirs.is_empty() {
         match crate::datatest::build(&job.tests, &job.path, &job.test_dirs, &params) {
-            Ok(tests) => steps.push(JobStep {
-                kind: step::tests::KIND,
-                source: Location::file(&job_file),
-                step: Box::new(step::tests::TestsStep {
-                    tests,
-                    previous_dir: previous.as_ref().map(|(_, d)| d.clone()),
-                }),
-            }),
+            Ok(tests) => {
+                // A test reading a table nothing provides is named here, at the test,
+                // rather than as an unknown table of the schedule.
+                let written: BTreeSet<String> = steps.iter().flat_map(|s| s.writes()).collect();
+                let known = |t: &str| {
+                    crate::contract::table(t).is_some()
+                        || written.contains(t)
+                        || t.strip_prefix("previous_")
+                            .is_some_and(|b| job.publish.iter().any(|p| p == b))
+                };
+                let mut unknown = Vec::new();
+                for t in &tests {
+                    for r in t.reads().into_iter().filter(|r| !known(r)) {
+                        let hint = match r.strip_prefix("previous_") {
+                            Some(b) => format!(
+                                " (previous_{b} exists for a table in [publish] tables only)"
+                            ),
+                            None => String::new(),
+                        };
+                        unknown.push(
+                            SiyuError::config(format!(
+                                "data test {} reads {r}, which is neither an input nor written by any step{hint}",
+                                t.name
+                            ))
+                            .in_file(&t.source)
+                            .in_table(r.as_str()),
+                        );
+                    }
+                }
+                if unknown.is_empty() {
+                    steps.push(JobStep {
+                        kind: step::tests::KIND,
+                        source: Location::file(&job_file),
+                        step: Box::new(step::tests::TestsStep {
+                            tests,
+                            previous_dir: previous.as_ref().map(|(_, d)| d.clone()),
+                        }),
+                    });
+                }
+                problems.append(&mut unknown);
+            }
             Err(mut p) => problems.append(&mut p),
         }
     }
@@ -279,7 +312,7 @@ fn register_contract_schemas(session: &SessionContext) -> Result<()> {
 
 /// Register `previous_<name>`: the previous run's published copy of a table, read with
 /// today's schema (columns it lacked read as null), or an empty table on the first run.
-fn register_previous(
+pub(crate) fn register_previous(
     session: &SessionContext,
     name: &str,
     schema: &SchemaRef,

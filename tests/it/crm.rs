@@ -344,6 +344,37 @@ fn a_new_tag_without_a_dictionary_entry_is_refused() {
     );
 }
 
+/// A campaign's message field named like personal data is refused: outreach carries
+/// member ids, never phone numbers or names.
+#[test]
+fn a_message_field_with_personal_data_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    copy_dir(&repo().join("sql"), &d.join("sql"));
+    copy_dir(&repo().join("jobs"), &d.join("jobs"));
+    std::os::unix::fs::symlink(repo().join("testdata"), d.join("testdata")).unwrap();
+    let referral = d.join("sql/outreach/campaign_referral.sql");
+    let sql = std::fs::read_to_string(&referral).unwrap().replacen(
+        "AS msg_invitees_converted",
+        "AS msg_invitees_converted,\n    '13800000000' AS msg_phone",
+        1,
+    );
+    std::fs::write(&referral, sql).unwrap();
+    let job = d.join("jobs/nightly.toml");
+    let o = siyu(
+        &["check", job.to_str().unwrap(), "--as-of", "2026-11-01"],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "column msg_phone of table campaign_referral would publish personal data in message_fields"
+        ),
+        "{}",
+        text(&o)
+    );
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {

@@ -141,11 +141,8 @@ fn every_kind_counts_its_failing_rows_and_warnings_publish() {
         (buyers["warn_if"].as_str(), buyers["error_if"].as_str()),
         ("!=0", ">1")
     );
-    assert!(
-        buyers["source"].ends_with("buyers.sql"),
-        "{}",
-        buyers["source"]
-    );
+    // Relative to the job file: the same bytes from wherever the job is run.
+    assert_eq!(buyers["source"], "tests_sql/buyers.sql");
     let nulls = rows
         .iter()
         .find(|r| r["test"].starts_with("not_null"))
@@ -154,6 +151,7 @@ fn every_kind_counts_its_failing_rows_and_warnings_publish() {
     assert_eq!(nulls["table_name"], "member_features");
     assert_eq!(nulls["column_name"], "recency_days");
     assert_eq!(nulls["as_of"], AS_OF);
+    assert_eq!(nulls["source"], "tiny.toml");
 
     // Warnings are in the manifest's warnings and its step details, and in the report.
     let manifest: serde_json::Value =
@@ -392,6 +390,54 @@ fn siyu_test_runs_the_tests_on_the_published_night() {
         .collect();
     assert_eq!(files_before, files_after);
 
+    // With two nights published, the newest is tested.
+    let run_on = |job: &Path, as_of: &str| {
+        siyu(
+            &[
+                "run",
+                job.to_str().unwrap(),
+                "--as-of",
+                as_of,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            d,
+        )
+    };
+    let o = run_on(&job, "2026-02-03");
+    assert_eq!(
+        o.status.code(),
+        Some(6),
+        "no_buyers fails this night too: {}",
+        text(&o)
+    );
+    let job = job_with_tests(d, GENERIC, &[("buyers", BUYERS)]);
+    let o = run_on(&job, "2026-02-03");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = test(&job);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("night as_of=2026-02-03"),
+        "{}",
+        text(&o)
+    );
+    let o = siyu(
+        &[
+            "test",
+            job.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--as-of",
+            AS_OF,
+        ],
+        d,
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with(&format!("night as_of={AS_OF}")),
+        "{}",
+        text(&o)
+    );
+
     // A test reading a table the night did not publish is named.
     let job = job_with_tests(
         d,
@@ -402,7 +448,7 @@ fn siyu_test_runs_the_tests_on_the_published_night() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains(
-            "data test paid reads paid_orders, which night as_of=2026-02-01 did not publish"
+            "data test paid reads paid_orders, which night as_of=2026-02-03 did not publish"
         ),
         "{}",
         text(&o)
@@ -438,4 +484,27 @@ fn check_refuses_a_misspelt_test_and_a_bad_threshold() {
         text(&o)
     );
     assert!(text(&o).contains("recency"), "{}", text(&o));
+    // A table nothing provides is named at the test that reads it.
+    let job = job_with_tests(d, "", &[("ghost", "SELECT * FROM no_such_table")]);
+    let o = siyu(&["check", job.to_str().unwrap(), "--as-of", AS_OF], d);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "data test ghost reads no_such_table, which is neither an input nor written by any step"
+        ),
+        "{}",
+        text(&o)
+    );
+    let job = job_with_tests(
+        d,
+        "[[tests.checks]]\ntest = \"row_count_change\"\ntable = \"paid_orders\"\nmax_change = 0.5\n",
+        &[],
+    );
+    let o = siyu(&["check", job.to_str().unwrap(), "--as-of", AS_OF], d);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("previous_paid_orders exists for a table in [publish] tables only"),
+        "{}",
+        text(&o)
+    );
 }

@@ -168,6 +168,18 @@ impl Step for OutreachStep {
                 {
                     return Err(wrong("offer", "text", f.data_type()));
                 }
+                // Message fields are published: personal data never goes out in them.
+                for f in schema.fields() {
+                    if let Some(name) = f.name().strip_prefix(MESSAGE_FIELD_PREFIX)
+                        && crate::runner::personal_column(name, f.data_type(), true)
+                    {
+                        return Err(self.config_error(format!(
+                            "campaign {:?}: column {} of table {table} would publish personal data in message_fields ({name}); outreach carries member ids, the sender joins its own contact data",
+                            decl.name,
+                            f.name()
+                        )));
+                    }
+                }
             }
             Ok(vec![
                 (self.output.clone(), self.outreach_schema(ctx)),
