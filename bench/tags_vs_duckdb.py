@@ -268,7 +268,8 @@ def main():
             differing[table] = sum(r[0] for r in duckdb.sql(q).fetchall())
         except duckdb.Error as e:
             differing[table] = f"not comparable ({str(e).splitlines()[0][:60]})"
-    shutil.rmtree(tmp, ignore_errors=True)
+    if not os.environ.get("KEEP"): shutil.rmtree(tmp, ignore_errors=True)
+    else: print("kept", tmp)
     ms, md = statistics.median(siyu_times), statistics.median(duck_times)
     sql_steps = sum(1 for s in plan["steps"] if s["kind"] == "sql")
     print(f"data {args.data}: {sql_steps} SQL steps, duckdb {duckdb.__version__}"
